@@ -1,0 +1,84 @@
+"""Input checks that need the data: image shapes and value ranges."""
+
+import math
+
+import numpy as np
+
+MIN_CONV_SIDE = 8
+
+
+def split_image_shape(X):
+    """Flatten an image array to 2-D, returning it with its ``(C, H, W)`` shape.
+
+    Arrays of rank 3 ``(n, H, W)`` and rank 4 ``(n, C, H, W)`` are images; any
+    other input is returned as it is, with ``None`` for the shape, and left to
+    scikit-learn's ``validate_data`` (which rejects ranks other than 2).
+    """
+    ndim = getattr(X, "ndim", None)
+    if ndim not in (3, 4) or not hasattr(X, "reshape"):
+        return X, None
+    image_shape = tuple(X.shape[1:]) if ndim == 4 else (1, *X.shape[1:])
+    return X.reshape(len(X), -1), image_shape
+
+
+def resolve_input_shape(architecture, image_shape, array_image_shape, n_features):
+    """Shape of one sample as the module sees it: ``(C, H, W)`` or ``(n_features,)``.
+
+    Parameters
+    ----------
+    architecture : {"auto", "conv", "mlp"}
+        The estimator's ``architecture`` parameter.
+    image_shape : tuple of int or None
+        The estimator's ``image_shape`` parameter, ``(H, W)`` or ``(C, H, W)``.
+    array_image_shape : tuple of int or None
+        ``(C, H, W)`` when ``X`` came as an image array.
+    n_features : int
+        Number of features of the flattened input.
+    """
+    if architecture == "mlp":
+        return (n_features,)
+    if image_shape is not None:
+        shape = _as_chw(image_shape)
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)} implies {math.prod(shape)} "
+                f"features but X has {n_features}. Pass the (C, H, W) or (H, W) "
+                "of one image, or image_shape=None to infer it."
+            )
+        return shape
+    if array_image_shape is not None:
+        return array_image_shape
+    side = math.isqrt(n_features)
+    if side * side == n_features and side >= MIN_CONV_SIDE:
+        return (1, side, side)
+    if architecture == "conv":
+        raise ValueError(
+            f"architecture='conv' needs image input, but X has {n_features} "
+            "features, which is not a square image of side >= "
+            f"{MIN_CONV_SIDE}. Pass image_shape=(C, H, W), an array of shape "
+            "(n, H, W) or (n, C, H, W), or use architecture='mlp'."
+        )
+    return (n_features,)
+
+
+def _as_chw(image_shape):
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) == 2:
+        return (1, *shape)
+    if len(shape) == 3:
+        return shape
+    raise ValueError(
+        f"image_shape must be (H, W) or (C, H, W); got {tuple(image_shape)}."
+    )
+
+
+def check_unit_interval(X, likelihood):
+    """Raise if ``X`` leaves [0, 1] while the likelihood needs it to stay inside."""
+    low, high = float(np.min(X)), float(np.max(X))
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"likelihood={likelihood!r} models values in [0, 1], but X ranges "
+            f"from {low:g} to {high:g}. Scale X into [0, 1] (e.g. with "
+            "sklearn.preprocessing.MinMaxScaler, or divide 8-bit pixels by 255) "
+            "or use likelihood='gaussian'."
+        )

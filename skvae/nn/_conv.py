@@ -1,0 +1,127 @@
+"""Convolutional encoder and decoder sized from an image shape."""
+
+import math
+
+from torch import nn
+
+from ._blocks import conv_block, mlp
+
+
+def downsampled_sides(side, n_layers):
+    """Spatial sides after each of ``n_layers`` stride-2 convolutions.
+
+    Returns a list of ``n_layers + 1`` sides, starting with ``side``.
+    """
+    sides = [side]
+    for _ in range(n_layers):
+        sides.append(math.ceil(sides[-1] / 2))
+    return sides
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 convolutions, then linear heads for the posterior mean and log-variance.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    latent_dim : int
+        Size of the latent code.
+    channels : tuple of int
+        Output channels of each stride-2 convolution; each halves H and W
+        (rounding up).
+    kernel_size : int
+        Odd kernel size of every convolution.
+    """
+
+    def __init__(self, image_shape, latent_dim, channels=(32, 64, 128), kernel_size=3):
+        super().__init__()
+        c, h, w = image_shape
+        widths = (c, *channels)
+        self.features = nn.Sequential(
+            *[
+                conv_block(n_in, n_out, kernel_size)
+                for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+            ]
+        )
+        h_out = downsampled_sides(h, len(channels))[-1]
+        w_out = downsampled_sides(w, len(channels))[-1]
+        n_flat = channels[-1] * h_out * w_out
+        self.mu = nn.Linear(n_flat, latent_dim)
+        self.logvar = nn.Linear(n_flat, latent_dim)
+
+    def forward(self, x):
+        """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""
+        h = self.features(x).flatten(start_dim=1)
+        return self.mu(h), self.logvar(h)
+
+
+class ConvDecoder(nn.Module):
+    """Linear layer to a small feature map, then stride-2 transposed convolutions.
+
+    The output padding of each transposed convolution is chosen so that the
+    output lands exactly on ``image_shape``, for any H and W.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the images to reconstruct.
+    latent_dim : int
+        Size of the latent code.
+    channels : tuple of int
+        Channels of the encoder, in encoder order; the decoder mirrors them.
+    kernel_size : int
+        Odd kernel size of every transposed convolution.
+    n_outputs : int, default=1
+        Number of parameter maps per channel (1 for a mean or logits, 2 for a
+        mean and a log-variance).
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim,
+        channels=(32, 64, 128),
+        kernel_size=3,
+        n_outputs=1,
+    ):
+        super().__init__()
+        c, h, w = image_shape
+        h_sides = downsampled_sides(h, len(channels))
+        w_sides = downsampled_sides(w, len(channels))
+        self.start_shape = (channels[-1], h_sides[-1], w_sides[-1])
+        self.project = mlp([latent_dim, math.prod(self.start_shape)])
+        widths = (*channels[::-1], c * n_outputs)
+        n_layers = len(channels)
+        blocks = []
+        for i in range(n_layers):
+            # Target sides of this layer, walking the encoder's sides backwards.
+            h_in, h_target = h_sides[n_layers - i], h_sides[n_layers - i - 1]
+            w_in, w_target = w_sides[n_layers - i], w_sides[n_layers - i - 1]
+            blocks.append(
+                conv_block(
+                    widths[i],
+                    widths[i + 1],
+                    kernel_size,
+                    transpose=True,
+                    output_padding=(
+                        _output_padding(h_in, h_target, kernel_size),
+                        _output_padding(w_in, w_target, kernel_size),
+                    ),
+                    activation=i < n_layers - 1,
+                )
+            )
+        self.features = nn.Sequential(*blocks)
+        self.n_outputs = n_outputs
+        self.image_shape = tuple(image_shape)
+
+    def forward(self, z):
+        """Return the likelihood parameters, shape ``(n, n_outputs * C, H, W)``."""
+        h = self.project(z).view(-1, *self.start_shape)
+        return self.features(h)
+
+
+def _output_padding(side_in, side_target, kernel_size):
+    padding = kernel_size // 2
+    natural = (side_in - 1) * 2 - 2 * padding + kernel_size
+    return side_target - natural

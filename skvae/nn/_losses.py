@@ -1,0 +1,32 @@
+"""The ELBO's terms and the training criterion built on them."""
+
+import torch
+from torch import nn
+
+
+def kl_standard_normal(mu, logvar):
+    """Per-sample KL(N(mu, exp(logvar)) || N(0, I)), shape ``(n,)``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def elbo(log_px, kl, beta=1.0):
+    """Per-sample (beta-weighted) evidence lower bound: ``log_px - beta * kl``."""
+    return log_px - beta * kl
+
+
+class NegativeELBO(nn.Module):
+    """Training criterion: the batch mean of ``-(log p(x|z) - beta * KL)``.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+    """
+
+    def __init__(self, beta=1.0):
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, log_px, kl):
+        """Return the mean negative ELBO of a batch as a scalar tensor."""
+        return -torch.mean(elbo(log_px, kl, self.beta))

@@ -1,0 +1,58 @@
+"""Fully connected encoder and decoder for tabular (non-image) input."""
+
+from torch import nn
+
+from ._blocks import mlp
+
+
+class MLPEncoder(nn.Module):
+    """Dense layers, then linear heads for the posterior mean and log-variance.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    latent_dim : int
+        Size of the latent code.
+    hidden_dims : tuple of int
+        Widths of the hidden layers.
+    """
+
+    def __init__(self, n_features, latent_dim, hidden_dims=(256, 128)):
+        super().__init__()
+        self.features = mlp([n_features, *hidden_dims])
+        self.mu = nn.Linear(hidden_dims[-1], latent_dim)
+        self.logvar = nn.Linear(hidden_dims[-1], latent_dim)
+
+    def forward(self, x):
+        """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""
+        h = self.features(x)
+        return self.mu(h), self.logvar(h)
+
+
+class MLPDecoder(nn.Module):
+    """Dense layers mirroring :class:`MLPEncoder`, with a linear output layer.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features to reconstruct.
+    latent_dim : int
+        Size of the latent code.
+    hidden_dims : tuple of int
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    n_outputs : int, default=1
+        Number of parameters per feature.
+    """
+
+    def __init__(self, n_features, latent_dim, hidden_dims=(256, 128), n_outputs=1):
+        super().__init__()
+        self.net = mlp(
+            [latent_dim, *hidden_dims[::-1], n_outputs * n_features],
+            final_activation=False,
+        )
+        self.n_outputs = n_outputs
+
+    def forward(self, z):
+        """Return the likelihood parameters, shape ``(n, n_outputs * n_features)``."""
+        return self.net(z)

@@ -1,0 +1,32 @@
+"""Seeding and evaluation helpers for torch modules."""
+
+from contextlib import contextmanager
+
+import torch
+
+
+@contextmanager
+def seeded(seed, device="cpu"):
+    """Run the block with torch's RNGs seeded, restoring the global state after.
+
+    skorch has no ``random_state`` (skorch issue #33), so the estimator owns
+    it: weight init, mini-batch shuffling and sampled latents all draw from
+    torch's global generators, which this seeds without leaking the seed
+    into the caller's session.
+    """
+    cuda_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def evaluating(module):
+    """Put ``module`` in eval mode without gradients, restoring its mode after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield module
+    finally:
+        module.train(was_training)

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+# Small networks and few epochs keep the suite fast; the settings still learn
+# the toy data well enough for the ranking assertions in the tests.
+TINY_CONV = {
+    "hidden_dims": (8, 16),
+    "latent_dim": 4,
+    "max_epochs": 40,
+    "batch_size": 32,
+}
+TINY_MLP = {"hidden_dims": (16,), "latent_dim": 2, "max_epochs": 60, "batch_size": 32}
+
+
+@pytest.fixture(autouse=True)
+def seeds_fixed():
+    np.random.seed(0)  # noqa: NPY002 - pins the legacy global RNG too
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Digit images scaled to [0, 1], shape (n, 8, 8), and their labels."""
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).reshape(-1, 8, 8).astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def digits_one_class(digits):
+    """Train on 120 zeros; test on the other zeros plus 100 other digits."""
+    images, y = digits
+    zeros, others = np.flatnonzero(y == 0), np.flatnonzero(y != 0)[:100]
+    X_test = np.concatenate([images[zeros[120:]], images[others]])
+    is_inlier = np.r_[np.ones(len(zeros) - 120), np.zeros(len(others))]
+    return images[zeros[:120]], X_test, is_inlier
+
+
+@pytest.fixture(scope="session")
+def blobs_with_outliers():
+    """A Gaussian cloud in 5-D; the last 4 test points sit far outside it."""
+    rng = np.random.RandomState(42)
+    X_train = rng.normal(size=(200, 5)).astype(np.float32)
+    X_test = np.concatenate(
+        [
+            rng.normal(size=(20, 5)),
+            rng.normal(loc=6.0, size=(4, 5)),
+        ]
+    ).astype(np.float32)
+    return X_train, X_test
+
+
+@pytest.fixture(scope="session")
+def fitted_conv_detector(digits_one_class):
+    """A conv detector fitted on zeros; shared, so tests must not mutate it."""
+    from skvae import VAEOutlierDetector
+
+    X_train, _, _ = digits_one_class
+    return VAEOutlierDetector(**TINY_CONV, random_state=0).fit(X_train)
+
+
+def pytest_configure(config):
+    # The test models are tiny: one thread per process is fastest, and with
+    # pytest-xdist's workers on a small machine, more threads only contend.
+    torch.set_num_threads(1)

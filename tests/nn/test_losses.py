@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from skvae.nn import (
+    BernoulliLikelihood,
+    GaussianLikelihood,
+    NegativeELBO,
+    elbo,
+    kl_standard_normal,
+)
+
+
+def test_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    expected = kl_divergence(
+        Normal(mu, torch.exp(0.5 * logvar)), Normal(torch.zeros(3), torch.ones(3))
+    ).sum(dim=1)
+    torch.testing.assert_close(kl_standard_normal(mu, logvar), expected)
+
+
+def test_kl_is_zero_at_the_prior():
+    assert torch.all(kl_standard_normal(torch.zeros(2, 4), torch.zeros(2, 4)) == 0)
+
+
+@pytest.mark.parametrize("var", [1.0, 0.05])
+def test_gaussian_log_prob_matches_closed_form(var):
+    x, mean = torch.rand(4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    expected = Normal(mean, math.sqrt(var)).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(GaussianLikelihood(var).log_prob(x, mean), expected)
+
+
+def test_bernoulli_log_prob_matches_closed_form():
+    x, logits = torch.rand(4, 6).round(), torch.randn(4, 6)
+    expected = Bernoulli(logits=logits).log_prob(x).sum(1)
+    torch.testing.assert_close(BernoulliLikelihood().log_prob(x, logits), expected)
+    torch.testing.assert_close(
+        BernoulliLikelihood().mean(logits), torch.sigmoid(logits)
+    )
+
+
+def test_learned_variance_is_the_batch_mse_in_training():
+    lik = GaussianLikelihood(1.0, learn_var=True, momentum=1.0).train()
+    x, mean = torch.rand(8, 5), torch.rand(8, 5)
+    mse = ((x - mean) ** 2).mean().item()
+    expected = Normal(mean, math.sqrt(mse)).log_prob(x).sum(1)
+    torch.testing.assert_close(lik.log_prob(x, mean), expected)
+    assert lik.variance == pytest.approx(mse, rel=1e-5)
+
+
+def test_learned_variance_is_frozen_in_eval():
+    lik = GaussianLikelihood(0.5, learn_var=True).eval()
+    lik.log_prob(torch.rand(3, 2), torch.rand(3, 2))
+    assert lik.variance == pytest.approx(0.5)
+
+
+def test_learned_variance_is_a_running_average():
+    lik = GaussianLikelihood(1.0, learn_var=True, momentum=0.5).train()
+    x = torch.zeros(2, 2)
+    lik.log_prob(x, torch.full((2, 2), 0.1))  # batch variance 0.01
+    assert lik.variance == pytest.approx(math.sqrt(0.01), rel=1e-5)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 4.0])
+def test_negative_elbo_is_mean_of_per_sample_bound(beta):
+    log_px, kl = torch.tensor([-3.0, -5.0]), torch.tensor([1.0, 2.0])
+    loss = NegativeELBO(beta)(log_px, kl)
+    assert loss.item() == pytest.approx(-torch.mean(elbo(log_px, kl, beta)).item())
+    assert loss.item() == pytest.approx((3 + beta + 5 + 2 * beta) / 2)

@@ -1,0 +1,319 @@
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skvae import VAEOutlierDetector
+
+from .conftest import TINY_CONV, TINY_MLP
+
+
+def test_planted_outliers_score_lowest(blobs_with_outliers):
+    X_train, X_test = blobs_with_outliers
+    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    scores = det.score_samples(X_test)
+    assert np.max(scores[-4:]) < np.min(scores[:-4])
+    assert np.all(det.predict(X_test[-4:]) == -1)
+    assert np.mean(det.predict(X_test[:-4]) == 1) >= 0.9
+
+
+def test_conv_detector_separates_digits(fitted_conv_detector, digits_one_class):
+    _, X_test, is_inlier = digits_one_class
+    assert fitted_conv_detector.input_shape_ == (1, 8, 8)
+    auc = roc_auc_score(is_inlier, fitted_conv_detector.score_samples(X_test))
+    assert auc > 0.9
+
+
+def test_decision_function_is_shifted_score(fitted_conv_detector, digits_one_class):
+    _, X_test, _ = digits_one_class
+    det = fitted_conv_detector
+    scores = det.score_samples(X_test)
+    np.testing.assert_allclose(det.decision_function(X_test), scores - det.offset_)
+    np.testing.assert_array_equal(
+        det.predict(X_test), np.where(scores < det.offset_, -1, 1)
+    )
+    assert det.score(X_test) == pytest.approx(np.mean(scores))
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_contamination_sets_training_outlier_share(contamination, blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(**TINY_MLP, contamination=contamination, random_state=0)
+    labels = det.fit_predict(X_train)
+    assert np.mean(labels == -1) == pytest.approx(contamination, abs=0.01)
+    np.testing.assert_array_equal(labels, det.predict(X_train))
+
+
+def test_auto_contamination_is_lower_tukey_fence(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    q1, q3 = np.percentile(det.score_samples(X_train), [25, 75])
+    assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
+
+
+@pytest.mark.parametrize(
+    "reshape, params",
+    [
+        (lambda X: X, {}),
+        (lambda X: X[:, None], {}),
+        (lambda X: X.reshape(len(X), -1), {}),
+        (lambda X: X.reshape(len(X), -1), {"image_shape": (8, 8)}),
+        (lambda X: X.reshape(len(X), -1), {"image_shape": (1, 8, 8)}),
+    ],
+    ids=["n_h_w", "n_c_h_w", "flat_square", "flat_hw", "flat_chw"],
+)
+def test_image_inputs_select_conv(reshape, params, digits):
+    images, _ = digits
+    det = VAEOutlierDetector(**{**TINY_CONV, "max_epochs": 1}, **params).fit(
+        reshape(images[:64])
+    )
+    assert det.input_shape_ == (1, 8, 8)
+    assert det.n_features_in_ == 64
+    assert det.score_samples(reshape(images[64:70])).shape == (6,)
+
+
+def test_flat_and_image_inputs_score_alike(fitted_conv_detector, digits):
+    images, _ = digits
+    flat = fitted_conv_detector.score_samples(images[:10].reshape(10, -1))
+    np.testing.assert_array_equal(flat, fitted_conv_detector.score_samples(images[:10]))
+
+
+@pytest.mark.parametrize(
+    "n_features, params, input_shape",
+    [
+        (10, {}, (10,)),
+        (36, {}, (36,)),  # square, but a side below 8: tabular
+        (64, {"architecture": "mlp"}, (64,)),
+        (12, {"image_shape": (3, 2, 2)}, (3, 2, 2)),
+        (20, {"image_shape": (4, 5)}, (1, 4, 5)),
+    ],
+)
+def test_input_shape_resolution(n_features, params, input_shape):
+    X = np.random.RandomState(0).rand(20, n_features)
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 1}, **params).fit(X)
+    assert det.input_shape_ == input_shape
+
+
+@pytest.mark.parametrize("image_shape", [(1, 28, 28), (3, 32, 32), (1, 32, 32)])
+def test_conv_detector_handles_common_image_sizes(image_shape):
+    X = np.random.RandomState(0).rand(8, *image_shape).astype(np.float32)
+    det = VAEOutlierDetector(hidden_dims=(4, 8), latent_dim=2, max_epochs=1).fit(X)
+    assert det.input_shape_ == image_shape
+    assert np.all(np.isfinite(det.score_samples(X)))
+
+
+def test_uint8_input_is_scaled_by_255(digits):
+    images, _ = digits
+    as_uint8 = np.round(images[:64] * 255).astype(np.uint8)
+    params = {**TINY_CONV, "max_epochs": 2, "random_state": 0}
+    det_uint8 = VAEOutlierDetector(**params).fit(as_uint8)
+    det_float = VAEOutlierDetector(**params).fit(as_uint8 / np.float32(255))
+    np.testing.assert_allclose(
+        det_uint8.score_samples(as_uint8),
+        det_float.score_samples(as_uint8 / 255.0),
+        rtol=1e-5,
+    )
+
+
+def test_same_random_state_gives_identical_model(blobs_with_outliers):
+    X_train, X_test = blobs_with_outliers
+    params = {**TINY_MLP, "max_epochs": 5, "random_state": 7}
+    first = VAEOutlierDetector(**params).fit(X_train).score_samples(X_test)
+    second = VAEOutlierDetector(**params).fit(X_train).score_samples(X_test)
+    np.testing.assert_array_equal(first, second)
+    other = VAEOutlierDetector(**{**params, "random_state": 8}).fit(X_train)
+    assert not np.array_equal(first, other.score_samples(X_test))
+
+
+def test_fit_leaves_global_torch_rng_untouched(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 1}, random_state=0).fit(X_train)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_scores_do_not_depend_on_batch_composition(fitted_conv_detector, digits):
+    images, _ = digits
+    det = fitted_conv_detector
+    together = det.score_samples(images[:300])
+    one_by_one = np.concatenate(
+        [det.score_samples(images[i : i + 1]) for i in range(0, 300, 37)]
+    )
+    np.testing.assert_array_equal(together[::37], one_by_one)
+    np.testing.assert_array_equal(det.score_samples(images[:300]), together)
+
+
+@pytest.mark.parametrize("copy", [clone, lambda est: pickle.loads(pickle.dumps(est))])
+def test_clone_and_pickle_keep_predictions(
+    copy, fitted_conv_detector, digits_one_class
+):
+    X_train, X_test, _ = digits_one_class
+    det = fitted_conv_detector
+    copied = copy(det)
+    if copy is clone:
+        assert not hasattr(copied, "net_")
+        copied.fit(X_train)
+    np.testing.assert_array_equal(copied.predict(X_test), det.predict(X_test))
+    np.testing.assert_array_equal(
+        copied.score_samples(X_test), det.score_samples(X_test)
+    )
+
+
+def test_grid_search_without_labels_picks_best_mean_elbo(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    search = GridSearchCV(
+        VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 10}, random_state=0),
+        {"latent_dim": [1, 3]},
+        cv=2,
+    ).fit(X_train)
+    means = search.cv_results_["mean_test_score"]
+    assert search.best_params_["latent_dim"] == [1, 3][int(np.argmax(means))]
+    assert np.all(np.isfinite(means))
+    assert search.best_estimator_.latent_dim == search.best_params_["latent_dim"]
+
+
+def test_history_records_every_epoch(fitted_conv_detector):
+    history = fitted_conv_detector.history_
+    assert len(history) == TINY_CONV["max_epochs"]
+    assert np.all(np.isfinite(history[:, "train_loss"]))
+
+
+def test_early_stopping_uses_validation_loss(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(
+        **{**TINY_MLP, "max_epochs": 200},
+        early_stopping=True,
+        n_iter_no_change=2,
+        tol=0.5,
+        random_state=0,
+    ).fit(X_train)
+    history = det.history_
+    assert "valid_loss" in history[-1]
+    assert len(history) < 200
+
+
+@pytest.mark.parametrize("verbose, printed", [(0, False), (1, True)])
+def test_verbose_prints_epoch_table(verbose, printed, blobs_with_outliers, capsys):
+    X_train, _ = blobs_with_outliers
+    VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 2}, verbose=verbose).fit(X_train)
+    out = capsys.readouterr().out
+    assert ("train_loss" in out) is printed
+
+
+def test_bernoulli_likelihood_on_unit_interval(fitted_conv_detector, digits_one_class):
+    X_train, X_test, is_inlier = digits_one_class
+    det = VAEOutlierDetector(**TINY_CONV, likelihood="bernoulli", random_state=0)
+    det.fit(X_train)
+    assert roc_auc_score(is_inlier, det.score_samples(X_test)) > 0.9
+
+
+def test_learned_variance_shrinks_below_data_variance(
+    fitted_conv_detector, digits_one_class
+):
+    X_train, _, _ = digits_one_class
+    learned = fitted_conv_detector.net_.module_.likelihood.variance
+    assert 0 < learned < np.var(X_train)
+
+
+def test_unfitted_detector_raises():
+    with pytest.raises(NotFittedError):
+        VAEOutlierDetector().score_samples(np.zeros((2, 3)))
+
+
+# -- bad input -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), ValueError, "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0]]), ValueError, "infinity"),
+        (np.zeros(5), ValueError, "Expected 2D array"),
+        (np.zeros((0, 3)), ValueError, "0 sample"),
+        (np.array([["a", "b"], ["c", "d"]]), ValueError, "could not convert"),
+        (sp.csr_matrix(np.eye(3)), TypeError, "[Ss]parse"),
+        (np.zeros((2, 1, 1, 3, 3)), ValueError, "dim 5"),
+    ],
+    ids=["nan", "inf", "1d", "empty", "strings", "sparse", "5d"],
+)
+def test_bad_training_input_raises(X, error, match):
+    with pytest.raises(error, match=match):
+        VAEOutlierDetector(max_epochs=1).fit(X)
+
+
+def test_wrong_number_of_features_at_predict(fitted_conv_detector):
+    with pytest.raises(
+        ValueError, match="has 10 features, but VAEOutlierDetector is expecting 64"
+    ):
+        fitted_conv_detector.predict(np.zeros((2, 10)))
+
+
+def test_wrong_image_shape_at_predict(fitted_conv_detector):
+    with pytest.raises(
+        ValueError, match=r"images of shape \(4, 4, 4\).*fitted on shape \(1, 8, 8\)"
+    ):
+        fitted_conv_detector.predict(np.zeros((2, 4, 4, 4)))
+
+
+def test_image_shape_must_match_features():
+    with pytest.raises(
+        ValueError, match=r"image_shape=\(1, 5, 5\) implies 25 features but X has 64"
+    ):
+        VAEOutlierDetector(image_shape=(1, 5, 5)).fit(np.zeros((4, 64)))
+
+
+def test_image_shape_must_have_two_or_three_sides():
+    with pytest.raises(ValueError, match="image_shape must be"):
+        VAEOutlierDetector(image_shape=(64,)).fit(np.zeros((4, 64)))
+
+
+def test_conv_architecture_needs_images():
+    with pytest.raises(ValueError, match="architecture='conv' needs image input"):
+        VAEOutlierDetector(architecture="conv").fit(np.zeros((4, 10)))
+
+
+@pytest.mark.parametrize("bad_value", [-0.5, 1.5])
+def test_bernoulli_rejects_values_outside_unit_interval(
+    bad_value, fitted_conv_detector
+):
+    X = np.full((4, 6), 0.5)
+    X[1, 2] = bad_value
+    with pytest.raises(
+        ValueError, match=r"likelihood='bernoulli' models values in \[0, 1\]"
+    ):
+        VAEOutlierDetector(likelihood="bernoulli", max_epochs=1).fit(X)
+
+
+def test_bernoulli_checks_range_at_predict_too(digits_one_class):
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(
+        **{**TINY_CONV, "max_epochs": 1}, likelihood="bernoulli"
+    ).fit(X_train)
+    with pytest.raises(ValueError, match="ranges from 0 to 2"):
+        det.score_samples(X_train * 2)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"latent_dim": 0},
+        {"contamination": 0.7},
+        {"likelihood": "poisson"},
+        {"decoder_var": -1.0},
+        {"architecture": "resnet"},
+    ],
+)
+def test_invalid_parameters_raise(params):
+    with pytest.raises(
+        InvalidParameterError, match=f"The '{next(iter(params))}' parameter"
+    ):
+        VAEOutlierDetector(**params).fit(np.zeros((4, 3)))
