@@ -25,7 +25,89 @@ from .utils._sklearn import (
 from .utils._torch import seeded
 
 DEFAULT_HIDDEN_DIMS = {"conv": (32, 64, 128), "mlp": (256, 128)}
-SCORE_BATCH_SIZE = 256
+
+
+_DOCS = {
+    "vae_parameters": """    latent_dim : int, default=16
+        Size of the latent code.
+    architecture : {"auto", "conv", "mlp"}, default="auto"
+        Network type. ``"auto"`` uses convolutions for image input (an image
+        array, ``image_shape``, or a square number of features with a side of
+        8 or more) and dense layers otherwise.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` of one image when ``X`` holds flattened
+        images. ``None`` infers it from the input.
+    hidden_dims : tuple of int, default=None
+        Channels of the stride-2 convolutions, or widths of the dense layers.
+        ``None`` means ``(32, 64, 128)`` for convolutions and ``(256, 128)``
+        for dense layers.
+    kernel_size : int, default=3
+        Odd kernel size of the convolutions.
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Decoder distribution p(x|z). ``"bernoulli"`` needs values in [0, 1].
+    decoder_var : float or "learned", default="learned"
+        Variance of the Gaussian likelihood. ``"learned"`` learns one shared
+        variance with the network (Dai & Wipf 2019), which sets the balance
+        between reconstruction and KL from the data.
+    beta : float, default=1.0
+        Weight of the KL term during training (beta-VAE). Scores always use
+        the true ELBO (beta = 1).
+    max_epochs : int, default=100
+        Number of passes over the training data. What counts is the number
+        of optimizer steps, ``max_epochs * n_samples / batch_size``: small
+        data sets need many epochs, large ones fewer.
+    batch_size : int, default=64
+        Samples per training step.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimizer.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when the
+        validation loss has not improved by ``tol`` (relative) for
+        ``n_iter_no_change`` epochs; the best epoch's weights are restored.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before early stopping.
+    tol : float, default=1e-4
+        Minimal relative improvement of the validation loss.
+    device : str, default="cpu"
+        Torch device to train and score on, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch shuffling, latent sampling during
+        training and the validation split. Pass an int for reproducible
+        fits; scoring is deterministic regardless.
+    verbose : int, default=0
+        0 is silent, 1 prints a table per epoch (loss, validation loss,
+        duration), 2 adds a progress bar per epoch.
+""".strip(),
+    "vae_attributes": """    net_ : skvae._net.VAENet
+        The fitted skorch net; ``net_.module_`` is the torch VAE.
+    input_shape_ : tuple of int
+        Shape of one sample as the network sees it: ``(C, H, W)`` for the
+        convolutional architecture, ``(n_features,)`` for the dense one.
+    history_ : skorch.history.History
+        Per-epoch training record (losses, durations) of the skorch net.
+    decoder_var_ : float or None
+        Variance of the fitted Gaussian likelihood (the learned one with
+        ``decoder_var="learned"``); ``None`` for the Bernoulli likelihood.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit. Defined only when ``X`` has
+        feature names that are all strings.
+
+""".strip(),
+}
+
+
+def fill_doc(cls):
+    """Put the parameters and attributes all estimators share into a docstring.
+
+    The shared entries are written once, here, and appear in each estimator's
+    docstring where it says ``%(vae_parameters)s`` and ``%(vae_attributes)s``.
+    """
+    cls.__doc__ = cls.__doc__ % _DOCS
+    return cls
 
 
 class _BaseVAE(BaseEstimator):
@@ -103,16 +185,18 @@ class _BaseVAE(BaseEstimator):
 
     # -- input ---------------------------------------------------------------
 
-    def _validate_input(self, X, *, reset):
-        """Validate ``X`` and return it as a 2-D float32 array.
+    def _validate_input(self, X, y="no_validation", *, reset):
+        """Validate ``X`` (and ``y`` if given); return ``X`` as a 2-D float32 array.
 
         Image arrays are flattened, ``input_shape_`` is set on ``reset``,
         uint8 input is scaled by 1/255, and the value range is checked
-        against the likelihood.
+        against the likelihood. With ``y``, returns ``(X, y)``.
         """
         X, array_image_shape = split_image_shape(X)
         is_uint8 = getattr(X, "dtype", None) == np.uint8
-        X = validate_data(self, X, reset=reset, dtype=np.float32)
+        with_y = not (isinstance(y, str) and y == "no_validation")
+        validated = validate_data(self, X, y, reset=reset, dtype=np.float32)
+        X, y = validated if with_y else (validated, None)
         if is_uint8:
             X = X / np.float32(255)
         if reset:
@@ -130,23 +214,32 @@ class _BaseVAE(BaseEstimator):
             )
         if self.likelihood == "bernoulli":
             check_unit_interval(X, self.likelihood)
-        return X
+        return (X, y) if with_y else X
 
     # -- fitting -------------------------------------------------------------
 
+    _net_class = VAENet
+
     def _fit_vae(self, X, y=None):
-        """Validate ``X``, build the module and the skorch net, and train it."""
-        X = self._validate_input(X, reset=True)
+        """Build the module and the skorch net for validated ``X`` and train it.
+
+        Returns the seed the training ran with, for later seeded steps.
+        """
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         with seeded(seed, self.device):
             self.net_ = self._build_net(seed)
-            self.net_.fit(X.reshape(-1, *self.input_shape_), y)
-        return X
+            self.net_.fit(self._as_module_input(X), y)
+        return seed
 
-    def _build_net(self, seed):
+    def _as_module_input(self, X):
+        """View validated rows ``X`` in the shape the module takes."""
+        return X.reshape(-1, *self.input_shape_)
+
+    def _build_module(self):
+        """Return a new, untrained :class:`skvae.nn.VAE` for ``input_shape_``."""
         architecture = "conv" if len(self.input_shape_) == 3 else "mlp"
         hidden_dims = self.hidden_dims or DEFAULT_HIDDEN_DIMS[architecture]
-        module = make_vae(
+        return make_vae(
             self.input_shape_,
             self.latent_dim,
             hidden_dims=tuple(hidden_dims),
@@ -154,6 +247,12 @@ class _BaseVAE(BaseEstimator):
             likelihood=self.likelihood,
             decoder_var=self.decoder_var,
         )
+
+    def _net_params(self):
+        """Extra keyword arguments for the skorch net; subclasses extend them."""
+        return {"criterion__beta": self.beta}
+
+    def _build_net(self, seed):
         train_split, callbacks = None, []
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
@@ -167,9 +266,9 @@ class _BaseVAE(BaseEstimator):
             )
         if self.verbose >= 2:
             callbacks.append(ProgressBar())
-        return VAENet(
-            module,
-            criterion__beta=self.beta,
+        return self._net_class(
+            self._build_module(),
+            **self._net_params(),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -181,6 +280,16 @@ class _BaseVAE(BaseEstimator):
         )
 
     @property
+    def decoder_var_(self):
+        """Variance of the fitted Gaussian likelihood (``None`` for Bernoulli).
+
+        With ``decoder_var="learned"`` this is the learned value.
+        """
+        check_is_fitted(self, "net_")
+        likelihood = self.net_.module_.likelihood
+        return getattr(likelihood, "variance", None)
+
+    @property
     def history_(self):
         """The skorch :class:`~skorch.history.History` of the last fit."""
         check_is_fitted(self, "net_")
@@ -188,15 +297,19 @@ class _BaseVAE(BaseEstimator):
 
     # -- scoring -------------------------------------------------------------
 
-    def _module_scores(self, X):
-        """Per-sample ELBO of validated rows ``X``."""
-        return elbo_scores(
+    def _map_module(self, scoring_fn, X, **kwargs):
+        """Apply a function of :mod:`skvae._scoring` to validated rows ``X``."""
+        return scoring_fn(
             self.net_.module_,
             X,
             input_shape=self.input_shape_,
-            batch_size=SCORE_BATCH_SIZE,
             device=self.net_.device,
+            **kwargs,
         )
+
+    def _module_scores(self, X):
+        """Per-sample ELBO of validated rows ``X``."""
+        return self._map_module(elbo_scores, X)
 
     def score_samples(self, X):
         """Per-sample evidence lower bound (ELBO) on log p(x).

@@ -5,12 +5,13 @@ from numbers import Real
 import numpy as np
 from sklearn.base import OutlierMixin
 
-from ._base import _BaseVAE
+from ._base import _BaseVAE, fill_doc
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 
 __all__ = ["VAEOutlierDetector"]
 
 
+@fill_doc
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
@@ -27,57 +28,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
 
     Parameters
     ----------
-    latent_dim : int, default=16
-        Size of the latent code.
-    architecture : {"auto", "conv", "mlp"}, default="auto"
-        Network type. ``"auto"`` uses convolutions for image input (an image
-        array, ``image_shape``, or a square number of features with a side of
-        8 or more) and dense layers otherwise.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` of one image when ``X`` holds flattened
-        images. ``None`` infers it from the input.
-    hidden_dims : tuple of int, default=None
-        Channels of the stride-2 convolutions, or widths of the dense layers.
-        ``None`` means ``(32, 64, 128)`` for convolutions and ``(256, 128)``
-        for dense layers.
-    kernel_size : int, default=3
-        Odd kernel size of the convolutions.
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Decoder distribution p(x|z). ``"bernoulli"`` needs values in [0, 1].
-    decoder_var : float or "learned", default="learned"
-        Variance of the Gaussian likelihood. ``"learned"`` learns one shared
-        variance with the network (Dai & Wipf 2019), which sets the balance
-        between reconstruction and KL from the data.
-    beta : float, default=1.0
-        Weight of the KL term during training (beta-VAE). Scores always use
-        the true ELBO (beta = 1).
-    max_epochs : int, default=100
-        Number of passes over the training data. What counts is the number
-        of optimizer steps, ``max_epochs * n_samples / batch_size``: small
-        data sets need many epochs, large ones fewer.
-    batch_size : int, default=64
-        Samples per training step.
-    lr : float, default=1e-3
-        Learning rate of the Adam optimizer.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and stop when the
-        validation loss has not improved by ``tol`` (relative) for
-        ``n_iter_no_change`` epochs; the best epoch's weights are restored.
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before early stopping.
-    tol : float, default=1e-4
-        Minimal relative improvement of the validation loss.
-    device : str, default="cpu"
-        Torch device to train and score on, e.g. ``"cuda"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch shuffling, latent sampling during
-        training and the validation split. Pass an int for reproducible
-        fits; scoring is deterministic regardless.
-    verbose : int, default=0
-        0 is silent, 1 prints a table per epoch (loss, validation loss,
-        duration), 2 adds a progress bar per epoch.
+    %(vae_parameters)s
     contamination : "auto" or float, default="auto"
         How the threshold ``offset_`` is set from the training scores.
 
@@ -89,21 +40,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
 
     Attributes
     ----------
-    net_ : skvae._net.VAENet
-        The fitted skorch net; ``net_.module_`` is the torch VAE.
-    input_shape_ : tuple of int
-        Shape of one sample as the network sees it: ``(C, H, W)`` for the
-        convolutional architecture, ``(n_features,)`` for the dense one.
+    %(vae_attributes)s
     offset_ : float
         Threshold on ``score_samples``: ``decision_function`` is
         ``score_samples - offset_``.
-    history_ : skorch.history.History
-        Per-epoch training record (losses, durations) of the skorch net.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit. Defined only when ``X`` has
-        feature names that are all strings.
 
     See Also
     --------
@@ -207,7 +147,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         self : object
             Fitted estimator.
         """
-        X = self._fit_vae(X)
+        X = self._validate_input(X, reset=True)
+        self._fit_vae(X)
         self.offset_ = self._threshold(self._module_scores(X))
         return self
 

@@ -1,8 +1,8 @@
-"""Per-sample scores of a fitted VAE module, computed batch by batch.
+"""Per-sample outputs of a fitted VAE module, computed batch by batch.
 
 Plain functions of a module and an array, shared by every estimator. The
-module runs in eval mode (latent code = posterior mean), so scores are
-deterministic and a sample's score does not depend on the rest of its batch.
+module runs in eval mode (latent code = posterior mean), so outputs are
+deterministic, and a sample's output does not depend on the rest of its batch.
 """
 
 import numpy as np
@@ -11,12 +11,14 @@ import torch
 from .nn import elbo
 from .utils._torch import evaluating
 
+SCORE_BATCH_SIZE = 256
+
 
 def iter_batches(X, batch_size, input_shape, device):
     """Yield ``(batch, n_rows)``: consecutive rows of ``X`` as a float32 tensor.
 
     Every batch has exactly ``batch_size`` rows; the last one is padded with
-    zeros and ``n_rows`` says how many are real. A fixed shape keeps scores
+    zeros and ``n_rows`` says how many are real. A fixed shape keeps outputs
     bit-identical however the samples are grouped: the BLAS kernels round
     differently for different batch sizes. Only one batch is converted and
     moved to ``device`` at a time, so memory stays bounded however many rows
@@ -29,13 +31,18 @@ def iter_batches(X, batch_size, input_shape, device):
         yield batch.to(device), len(rows)
 
 
-def elbo_scores(module, X, *, input_shape, batch_size=256, device="cpu"):
-    """Per-sample ELBO (beta = 1) at the posterior mean, shape ``(n_samples,)``.
+def map_batches(
+    fn, module, X, *, input_shape, batch_size=SCORE_BATCH_SIZE, device="cpu"
+):
+    """Apply ``fn(module, batch)`` to ``X`` in batches and stack the results.
 
     Parameters
     ----------
-    module : skvae.nn.VAE
-        A fitted VAE.
+    fn : callable
+        Maps the module and a batch tensor of ``input_shape`` to a tensor
+        with one row per sample.
+    module : torch.nn.Module
+        A fitted module; it runs in eval mode without gradients.
     X : ndarray of shape (n_samples, n_features)
         Validated input rows.
     input_shape : tuple of int
@@ -47,14 +54,51 @@ def elbo_scores(module, X, *, input_shape, batch_size=256, device="cpu"):
 
     Returns
     -------
-    scores : ndarray of shape (n_samples,)
-        log p(x|z=mu) - KL(q(z|x) || p(z)); higher means more typical.
+    out : ndarray of shape (n_samples, ...)
+        The stacked outputs, as float64 on the CPU.
     """
-    scores = np.empty(len(X), dtype=np.float64)
-    start = 0
+    out = None
     with evaluating(module):
-        for x, n_rows in iter_batches(X, batch_size, input_shape, device):
-            log_px, kl = module.elbo_terms(x, module(x))
-            scores[start : start + n_rows] = elbo(log_px, kl)[:n_rows].cpu().numpy()
-            start += n_rows
-    return scores
+        for start, (x, n_rows) in zip(
+            range(0, len(X), batch_size),
+            iter_batches(X, batch_size, input_shape, device),
+            strict=True,
+        ):
+            values = fn(module, x)[:n_rows].cpu().numpy()
+            if out is None:
+                out = np.empty((len(X), *values.shape[1:]), dtype=np.float64)
+            out[start : start + n_rows] = values
+    return out
+
+
+def elbo_scores(module, X, **kwargs):
+    """Per-sample ELBO (beta = 1) at the posterior mean, shape ``(n_samples,)``.
+
+    ``log p(x|z=mu) - KL(q(z|x) || p(z))``; higher means more typical.
+    Keyword arguments go to :func:`map_batches`.
+    """
+
+    def batch_elbo(module, x):
+        return elbo(*module.elbo_terms(x, module(x)))
+
+    return map_batches(batch_elbo, module, X, **kwargs)
+
+
+def latent_means(module, X, **kwargs):
+    """Posterior means ``mu`` of q(z|x), shape ``(n_samples, latent_dim)``.
+
+    Keyword arguments go to :func:`map_batches`.
+    """
+    return map_batches(lambda module, x: module.encode(x)[0], module, X, **kwargs)
+
+
+def decoded_means(module, Z, **kwargs):
+    """Return the decoder means E[x|z] of latent codes ``Z``, one flat row each.
+
+    Keyword arguments go to :func:`map_batches`.
+    """
+
+    def decode_mean(module, z):
+        return module.likelihood.mean(module.decode(z)).reshape(len(z), -1)
+
+    return map_batches(decode_mean, module, Z, input_shape=(Z.shape[1],), **kwargs)
