@@ -1,0 +1,19 @@
+"""Data sets for skvae's tests, examples and benchmarks; nothing is downloaded.
+
+- :func:`load_digit_images`: scikit-learn's bundled 8x8 digits in [0, 1],
+  with a reproducible stratified train/test split.
+- :func:`load_fashion_mnist`: Fashion-MNIST from its four IDX files on disk
+  (``apt-get install dataset-fashion-mnist`` on Debian/Ubuntu).
+- :func:`one_class_split`: the one-class anomaly-detection protocol.
+"""
+
+from ._digits import load_digit_images
+from ._fashion_mnist import DatasetNotFoundError, load_fashion_mnist
+from ._one_class import one_class_split
+
+__all__ = [
+    "DatasetNotFoundError",
+    "load_digit_images",
+    "load_fashion_mnist",
+    "one_class_split",
+]

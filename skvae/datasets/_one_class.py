@@ -1,0 +1,102 @@
+"""The one-class anomaly-detection protocol of Ruff et al. (2018)."""
+
+import numpy as np
+from sklearn.utils import check_consistent_length
+
+__all__ = ["one_class_split"]
+
+
+def one_class_split(X_train, y_train, X_test, y_test, *, inlier_class):
+    """Split a labelled data set into one class's training set and a test set.
+
+    The one-class protocol (Ruff et al. 2018, used for Deep SVDD and Grad2VAE):
+    a detector is trained on the training images of one class only, then scores
+    the whole test set, where that class is normal and every other class is an
+    anomaly. Repeating it for every class and averaging the ROC-AUC gives the
+    figure papers report.
+
+    Parameters
+    ----------
+    X_train : array-like of shape (n_train, ...)
+        Training samples, flat or images.
+    y_train : array-like of shape (n_train,)
+        Their classes.
+    X_test : array-like of shape (n_test, ...)
+        Test samples, returned whole.
+    y_test : array-like of shape (n_test,)
+        Their classes.
+    inlier_class : int or str
+        The normal class; a value of ``y_train``.
+
+    Returns
+    -------
+    X_inlier : ndarray of shape (n_inlier, ...)
+        The rows of ``X_train`` of class ``inlier_class``: the data to fit on.
+    X_test : ndarray of shape (n_test, ...)
+        ``X_test`` as an array.
+    is_inlier : ndarray of shape (n_test,), dtype int64
+        1 where ``y_test == inlier_class``, 0 elsewhere. Inliers are the
+        positive class, so ``roc_auc_score(is_inlier, det.score_samples(X_test))``
+        is the protocol's ROC-AUC for a scikit-learn detector (higher score =
+        more normal). For PyOD's ``decision_function`` (higher = more
+        anomalous), use ``1 - is_inlier``.
+
+    Raises
+    ------
+    ValueError
+        If the lengths of samples and labels differ, ``inlier_class`` is not
+        in ``y_train``, or the test set lacks either inliers or outliers (the
+        ROC-AUC would be undefined).
+
+    See Also
+    --------
+    load_digit_images : A reproducible train/test split of the bundled digits.
+    load_fashion_mnist : Fashion-MNIST's official train and test sets.
+
+    References
+    ----------
+    L. Ruff, R. Vandermeulen, N. Goernitz, L. Deecke, S. A. Siddiqui,
+    A. Binder, E. Müller and M. Kloft, "Deep One-Class Classification",
+    ICML 2018.
+
+    Examples
+    --------
+    The protocol over every class of the digits, with an IsolationForest:
+
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from sklearn.metrics import roc_auc_score
+    >>> from skvae.datasets import load_digit_images, one_class_split
+    >>> X_train, y_train = load_digit_images(subset="train", return_X_y=True)
+    >>> X_test, y_test = load_digit_images(subset="test", return_X_y=True)
+    >>> aucs = []
+    >>> for digit in range(10):
+    ...     X_fit, X_eval, is_inlier = one_class_split(
+    ...         X_train, y_train, X_test, y_test, inlier_class=digit
+    ...     )
+    ...     det = IsolationForest(n_estimators=10, random_state=0).fit(X_fit)
+    ...     aucs.append(roc_auc_score(is_inlier, det.score_samples(X_eval)))
+    >>> X_fit.shape, X_eval.shape, int(is_inlier.sum())
+    ((135, 64), (450, 64), 45)
+    >>> bool(0.5 < sum(aucs) / len(aucs) <= 1.0)
+    True
+    """
+    X_train, y_train = np.asarray(X_train), np.asarray(y_train)
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    check_consistent_length(X_train, y_train)
+    check_consistent_length(X_test, y_test)
+    is_train_inlier = y_train == inlier_class
+    if not is_train_inlier.any():
+        raise ValueError(
+            f"inlier_class={inlier_class!r} does not occur in y_train, whose "
+            f"classes are {np.unique(y_train).tolist()}."
+        )
+    is_inlier = (y_test == inlier_class).astype(np.int64)
+    n_inliers = int(is_inlier.sum())
+    if n_inliers in (0, len(is_inlier)):
+        kind = "no inliers" if n_inliers == 0 else "no outliers"
+        raise ValueError(
+            f"With inlier_class={inlier_class!r} the test set has {kind}, so "
+            "the ROC-AUC of the one-class protocol would be undefined. y_test "
+            "must contain the inlier class and at least one other class."
+        )
+    return X_train[is_train_inlier], X_test, is_inlier
