@@ -192,6 +192,7 @@ class _BaseVAE(BaseEstimator):
         uint8 input is scaled by 1/255, and the value range is checked
         against the likelihood. With ``y``, returns ``(X, y)``.
         """
+        sample_shape = getattr(X, "shape", (None, None))[1:]
         X, array_image_shape = split_image_shape(X)
         is_uint8 = getattr(X, "dtype", None) == np.uint8
         with_y = not (isinstance(y, str) and y == "no_validation")
@@ -200,6 +201,7 @@ class _BaseVAE(BaseEstimator):
         if is_uint8:
             X = X / np.float32(255)
         if reset:
+            self._sample_shape = tuple(sample_shape) or (X.shape[1],)
             self.input_shape_ = resolve_input_shape(
                 self.architecture, self.image_shape, array_image_shape, X.shape[1]
             )
@@ -235,7 +237,7 @@ class _BaseVAE(BaseEstimator):
         """View validated rows ``X`` in the shape the module takes."""
         return X.reshape(-1, *self.input_shape_)
 
-    def _build_module(self):
+    def _build_module(self, **module_kwargs):
         """Return a new, untrained :class:`skvae.nn.VAE` for ``input_shape_``."""
         architecture = "conv" if len(self.input_shape_) == 3 else "mlp"
         hidden_dims = self.hidden_dims or DEFAULT_HIDDEN_DIMS[architecture]
@@ -246,6 +248,7 @@ class _BaseVAE(BaseEstimator):
             kernel_size=self.kernel_size,
             likelihood=self.likelihood,
             decoder_var=self.decoder_var,
+            **module_kwargs,
         )
 
     def _net_params(self):
@@ -278,6 +281,14 @@ class _BaseVAE(BaseEstimator):
             device=self.device,
             verbose=int(self.verbose),
         )
+
+    def _expected_failed_checks(self):
+        """Return the sklearn common checks this estimator fails, with reasons.
+
+        scikit-learn 1.6 dropped the ``_xfail_checks`` tag; pass this to
+        ``parametrize_with_checks(..., expected_failed_checks=...)``.
+        """
+        return {}
 
     @property
     def decoder_var_(self):

@@ -49,7 +49,9 @@ class VAENet(NeuralNet):
     VAE needs it: the criterion is :class:`skvae.nn.NegativeELBO`, the
     optimizer Adam, batches come from :class:`ArrayDataset` without
     per-sample collation, and there is no validation split unless one is
-    given. ``fit(X, y=None)`` trains without targets.
+    given. ``fit(X, y=None)`` trains without targets; with ``y`` (labels, -1
+    for unlabeled rows) the module must return class logits last and the
+    criterion take them, as :class:`skvae.nn.SemiSupervisedLoss` does.
     """
 
     def __init__(
@@ -78,4 +80,7 @@ class VAENet(NeuralNet):
         """Mean negative ELBO of the batch ``X`` given the module output ``y_pred``."""
         x = to_tensor(X, device=self.device)
         log_px, kl = self.module_.elbo_terms(x, y_pred)
-        return self.criterion_(log_px, kl)
+        if y_true is None:
+            return self.criterion_(log_px, kl)
+        # Semi-supervised: the module's last output holds the class logits.
+        return self.criterion_(log_px, kl, y_pred[-1], to_tensor(y_true, self.device))

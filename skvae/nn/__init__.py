@@ -5,10 +5,12 @@ Users may build these directly, e.g. to inspect a fitted model's
 """
 
 from ._conv import ConvDecoder, ConvEncoder
+from ._factory import make_vae
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._losses import NegativeELBO, elbo, kl_standard_normal
 from ._mlp import MLPDecoder, MLPEncoder
-from ._vae import VAE, make_vae
+from ._semi import SemiSupervisedLoss, SemiSupervisedVAE
+from ._vae import VAE
 
 __all__ = [
     "VAE",
@@ -19,6 +21,8 @@ __all__ = [
     "MLPDecoder",
     "MLPEncoder",
     "NegativeELBO",
+    "SemiSupervisedLoss",
+    "SemiSupervisedVAE",
     "elbo",
     "kl_standard_normal",
     "make_vae",

@@ -1,14 +1,9 @@
 """The VAE module: encoder, reparameterised latent, decoder and likelihood."""
 
-import math
-
 import torch
 from torch import nn
 
-from ._conv import ConvDecoder, ConvEncoder
-from ._likelihoods import make_likelihood
 from ._losses import kl_standard_normal
-from ._mlp import MLPDecoder, MLPEncoder
 
 
 class VAE(nn.Module):
@@ -54,48 +49,10 @@ class VAE(nn.Module):
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 
     def elbo_terms(self, x, output):
-        """Per-sample ``(log p(x|z), KL(q(z|x) || p(z)))`` for a forward ``output``."""
-        params, mu, logvar = output
+        """Per-sample ``(log p(x|z), KL(q(z|x) || p(z)))`` for a forward ``output``.
+
+        ``output`` starts with ``(params, mu, logvar)``; subclasses may append
+        more (a classifier's logits).
+        """
+        params, mu, logvar = output[:3]
         return self.likelihood.log_prob(x, params), kl_standard_normal(mu, logvar)
-
-
-def make_vae(
-    input_shape,
-    latent_dim,
-    *,
-    hidden_dims,
-    kernel_size=3,
-    likelihood="gaussian",
-    decoder_var=1.0,
-):
-    """Build a :class:`VAE` for inputs of ``input_shape``.
-
-    Parameters
-    ----------
-    input_shape : tuple of int
-        ``(C, H, W)`` builds the convolutional architecture; ``(n_features,)``
-        the fully connected one.
-    latent_dim : int
-        Size of the latent code.
-    hidden_dims : tuple of int
-        Channels of the stride-2 convolutions, or widths of the dense layers.
-    kernel_size : int, default=3
-        Odd kernel size of the convolutions (ignored for dense layers).
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        The decoder distribution.
-    decoder_var : float or "learned", default=1.0
-        Variance of the Gaussian likelihood.
-    """
-    lik = make_likelihood(likelihood, decoder_var)
-    if len(input_shape) == 3:
-        encoder = ConvEncoder(input_shape, latent_dim, hidden_dims, kernel_size)
-        decoder = ConvDecoder(
-            input_shape, latent_dim, hidden_dims, kernel_size, n_outputs=lik.n_outputs
-        )
-    else:
-        n_features = math.prod(input_shape)
-        encoder = MLPEncoder(n_features, latent_dim, hidden_dims)
-        decoder = MLPDecoder(
-            n_features, latent_dim, hidden_dims, n_outputs=lik.n_outputs
-        )
-    return VAE(encoder, decoder, lik)

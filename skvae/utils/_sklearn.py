@@ -6,10 +6,17 @@ their imports here means a scikit-learn change is mended in one file.
 
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 __all__ = [
     "Interval",
+    "_check_feature_names_in",
+    "check_array",
     "Options",
     "StrOptions",
     "_fit_context",

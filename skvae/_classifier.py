@@ -1,0 +1,260 @@
+"""Semi-supervised classification with a variational autoencoder."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from skorch import NeuralNetClassifier
+
+from ._base import _BaseVAE, fill_doc
+from ._scoring import class_probabilities, latent_means
+from .nn import SemiSupervisedLoss
+from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
+from .utils._torch import seeded
+
+__all__ = ["VAEClassifier"]
+
+UNLABELED = -1
+
+
+@fill_doc
+class VAEClassifier(ClassifierMixin, _BaseVAE):
+    """Semi-supervised classification with a variational autoencoder.
+
+    All samples train the VAE; the labeled ones also train a small dense
+    classifier on its latent code. Following scikit-learn's semi-supervised
+    convention (:class:`~sklearn.semi_supervised.SelfTrainingClassifier`,
+    :class:`~sklearn.semi_supervised.LabelSpreading`), the label -1 marks an
+    unlabeled sample, so a few labels and many unlabeled samples go into one
+    ``fit(X, y)``.
+
+    Parameters
+    ----------
+    %(vae_parameters)s
+    head_mode : {"joint", "frozen"}, default="joint"
+        How the classifier head is trained.
+
+        - ``"joint"``: one training run minimises the negative ELBO on all
+          samples plus the weighted cross-entropy on the labeled ones, so the
+          encoder learns codes that reconstruct *and* separate the classes
+          (Kingma et al. 2014).
+        - ``"frozen"``: the VAE is trained on all samples first; then the
+          encoder is frozen and only the head is trained on the latent means
+          of the labeled samples (the transfer-learning recipe).
+    classifier_weight : float, default=1.0
+        Weight of the cross-entropy per input feature in the joint loss (it
+        is multiplied by ``n_features`` because the ELBO sums over them).
+        Ignored when ``head_mode="frozen"``.
+
+    Attributes
+    ----------
+    %(vae_attributes)s
+    classes_ : ndarray of shape (n_classes,)
+        The class labels seen among the labeled samples.
+
+    See Also
+    --------
+    sklearn.semi_supervised.SelfTrainingClassifier : Self-training wrapper.
+    sklearn.semi_supervised.LabelSpreading : Graph-based semi-supervision.
+    VAETransformer : The same model as a dimensionality reduction.
+
+    Notes
+    -----
+    ``score(X, y)`` is the accuracy (as for every scikit-learn classifier);
+    ``score_samples(X)`` is the per-sample ELBO. Unlabeled rows (-1) count as
+    errors in ``score``: evaluate on labeled data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae import VAEClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.r_[rng.normal(-2, 1, size=(40, 4)), rng.normal(2, 1, size=(40, 4))]
+    >>> y = np.r_[np.zeros(40, int), np.ones(40, int)]
+    >>> y_partial = y.copy()
+    >>> y_partial[5:40] = y_partial[45:] = -1  # keep 5 labels per class
+    >>> clf = VAEClassifier(latent_dim=2, max_epochs=20, random_state=0)
+    >>> clf.fit(X, y_partial).score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseVAE._parameter_constraints,
+        "head_mode": [StrOptions({"joint", "frozen"})],
+        "classifier_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        latent_dim=16,
+        *,
+        architecture="auto",
+        image_shape=None,
+        hidden_dims=None,
+        kernel_size=3,
+        likelihood="gaussian",
+        decoder_var="learned",
+        beta=1.0,
+        max_epochs=100,
+        batch_size=64,
+        lr=1e-3,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        head_mode="joint",
+        classifier_weight=1.0,
+    ):
+        super().__init__(
+            latent_dim,
+            architecture=architecture,
+            image_shape=image_shape,
+            hidden_dims=hidden_dims,
+            kernel_size=kernel_size,
+            likelihood=likelihood,
+            decoder_var=decoder_var,
+            beta=beta,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.head_mode = head_mode
+        self.classifier_weight = classifier_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the VAE on all of ``X`` and the classifier on the labeled rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Training data, labeled and unlabeled.
+        y : array-like of shape (n_samples,)
+            Class labels; -1 (or the string ``"-1"``) marks unlabeled rows.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, y = self._validate_input(X, y, reset=True)
+        y_encoded = self._encode_labels(y)
+        if self.head_mode == "joint":
+            self._fit_vae(X, y_encoded)
+            return self
+        seed = self._fit_vae(X)
+        labeled = y_encoded != UNLABELED
+        with seeded(seed + 1, self.device):
+            self._fit_head(X[labeled], y_encoded[labeled])
+        return self
+
+    def _expected_failed_checks(self):
+        return {
+            "check_classifiers_classes": (
+                "the check uses -1 as a class label, but -1 marks unlabeled "
+                "samples in scikit-learn's semi-supervised convention; "
+                "scikit-learn exempts its own semi-supervised classifiers from "
+                "this part of the check by name."
+            ),
+        }
+
+    def _encode_labels(self, y):
+        """Set ``classes_``; return labels as class indices, -1 for unlabeled."""
+        unlabeled = _unlabeled_mask(y)
+        if unlabeled.all():
+            raise ValueError(
+                "All samples are unlabeled (y == -1). VAEClassifier needs "
+                "labeled samples of at least 2 classes; to learn from "
+                "unlabeled data alone, use VAETransformer."
+            )
+        check_classification_targets(y[~unlabeled])
+        self.classes_, encoded = np.unique(y[~unlabeled], return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "VAEClassifier needs labeled samples of at least 2 classes; "
+                f"y has only one class: {self.classes_[0]!r}."
+            )
+        y_encoded = np.full(len(y), UNLABELED, dtype=np.int64)
+        y_encoded[~unlabeled] = encoded
+        return y_encoded
+
+    def _build_module(self):
+        return super()._build_module(n_classes=len(self.classes_))
+
+    def _net_params(self):
+        return {
+            "criterion": SemiSupervisedLoss,
+            "criterion__beta": self.beta,
+            "criterion__classifier_weight": self.classifier_weight,
+            "criterion__n_features": self.n_features_in_,
+        }
+
+    def _fit_head(self, X, y):
+        """Train only the head on the frozen encoder's latent means."""
+        head_net = NeuralNetClassifier(
+            self.net_.module_.head,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=None,
+            device=self.device,
+            verbose=int(self.verbose),
+        )
+        Z = self._map_module(latent_means, X).astype(np.float32)
+        head_net.fit(Z, y)
+
+    def predict_proba(self, X):
+        """Class probabilities from the head on the posterior mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``; rows sum to 1.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        return self._map_module(class_probabilities, X)
+
+    def predict(self, X):
+        """Predict the class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels, from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+def _unlabeled_mask(y):
+    """Rows marked unlabeled: -1 for numeric labels, "-1" for string labels."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iuf":
+        return y == UNLABELED
+    return y.astype(str) == str(UNLABELED)
