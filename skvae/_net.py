@@ -1,5 +1,6 @@
 """The training layer: a skorch ``NeuralNet`` whose loss is the negative ELBO."""
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.utils import to_tensor
@@ -22,8 +23,8 @@ class ArrayDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, X, y=None):
-        self.X = torch.as_tensor(X)
-        self.y = None if y is None else torch.as_tensor(y)
+        self.X = torch.as_tensor(_writeable(X))
+        self.y = None if y is None else torch.as_tensor(_writeable(y))
 
     def __len__(self):
         return len(self.X)
@@ -35,6 +36,13 @@ class ArrayDataset(torch.utils.data.Dataset):
         indices = torch.as_tensor(indices)
         y = None if self.y is None else self.y[indices]
         return self.X[indices], y
+
+
+def _writeable(array):
+    """Copy a read-only NumPy array: torch cannot share its memory safely."""
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        return array.copy()
+    return array
 
 
 def keep_batch(batch):

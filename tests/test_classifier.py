@@ -1,0 +1,133 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from skvae import VAEClassifier
+
+from .conftest import TINY_CONV
+
+
+def _few_labels(y, per_class, seed=0):
+    """Keep ``per_class`` labels of each class, mark the rest -1."""
+    rng = np.random.RandomState(seed)
+    y_partial = np.full_like(y, -1)
+    for label in np.unique(y):
+        keep = rng.choice(np.flatnonzero(y == label), per_class, replace=False)
+        y_partial[keep] = y[keep]
+    return y_partial
+
+
+@pytest.fixture(scope="module")
+def digit_split(digits):
+    images, y = digits
+    return images[:1200], y[:1200], images[1200:], y[1200:]
+
+
+@pytest.fixture(scope="module")
+def fitted_joint(digit_split):
+    X_train, y_train, _, _ = digit_split
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 30}, random_state=0)
+    return clf.fit(X_train, _few_labels(y_train, 10))
+
+
+def test_joint_mode_learns_from_few_labels(fitted_joint, digit_split):
+    _, _, X_test, y_test = digit_split
+    assert fitted_joint.classes_.tolist() == list(range(10))
+    assert fitted_joint.score(X_test, y_test) > 0.7
+
+
+@pytest.mark.parametrize("head_mode", ["joint", "frozen"])
+def test_predict_proba_rows_sum_to_one(head_mode, digit_split):
+    X_train, y_train, X_test, _ = digit_split
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 5}, head_mode=head_mode)
+    clf.fit(X_train[:300], _few_labels(y_train[:300], 5))
+    proba = clf.predict_proba(X_test[:50])
+    assert proba.shape == (50, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(
+        clf.predict(X_test[:50]), clf.classes_[proba.argmax(axis=1)]
+    )
+
+
+def test_frozen_mode_trains_only_the_head(digit_split, monkeypatch):
+    """Frozen mode trains the VAE first; the head's training leaves it unchanged."""
+    X_train, y_train, _, _ = digit_split
+    before = {}
+    fit_head = VAEClassifier._fit_head
+
+    def spy(self, X, y):
+        before.update({k: v.clone() for k, v in self.net_.module_.state_dict().items()})
+        fit_head(self, X, y)
+
+    monkeypatch.setattr(VAEClassifier, "_fit_head", spy)
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 3}, head_mode="frozen")
+    clf.fit(X_train[:300], _few_labels(y_train[:300], 5))
+    after = clf.net_.module_.state_dict()
+    changed = {k for k in after if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("head.") for k in changed)
+
+
+def test_string_labels_with_string_unlabeled_marker(digit_split):
+    X_train, y_train, X_test, _ = digit_split
+    names = np.array(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+    y_partial = _few_labels(y_train[:300], 5)
+    y_str = np.where(y_partial == -1, "-1", names[np.maximum(y_partial, 0)])
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 2}).fit(X_train[:300], y_str)
+    assert set(clf.classes_) == set(names)
+    assert set(clf.predict(X_test[:20])) <= set(names)
+
+
+def test_fully_labeled_data_works(digit_split):
+    X_train, y_train, X_test, y_test = digit_split
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 10}, random_state=0)
+    assert clf.fit(X_train, y_train).score(X_test, y_test) > 0.8
+
+
+def test_grid_search_over_latent_dim_by_accuracy(digit_split):
+    X_train, y_train, _, _ = digit_split
+    search = GridSearchCV(
+        VAEClassifier(**{**TINY_CONV, "max_epochs": 3}, random_state=0),
+        {"latent_dim": [2, 4]},
+        cv=2,
+    ).fit(X_train[:300], y_train[:300])
+    means = search.cv_results_["mean_test_score"]
+    assert np.all((0 <= means) & (means <= 1))
+    assert search.best_params_["latent_dim"] == [2, 4][int(np.argmax(means))]
+
+
+@pytest.mark.parametrize("copy", [clone, lambda est: pickle.loads(pickle.dumps(est))])
+def test_clone_and_pickle_keep_predictions(copy, fitted_joint, digit_split):
+    X_train, y_train, X_test, _ = digit_split
+    copied = copy(fitted_joint)
+    if copy is clone:
+        copied.fit(X_train, _few_labels(y_train, 10))
+    np.testing.assert_array_equal(
+        copied.predict_proba(X_test[:30]), fitted_joint.predict_proba(X_test[:30])
+    )
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.full(20, -1), "All samples are unlabeled"),
+        (np.r_[np.zeros(5, int), np.full(15, -1)], "only one class"),
+        (np.zeros(19, int), "inconsistent numbers of samples"),
+        (np.linspace(0, 1, 20), "Unknown label type"),
+    ],
+    ids=["all_unlabeled", "one_class", "wrong_length", "continuous"],
+)
+def test_bad_labels_raise(y, match):
+    X = np.random.RandomState(0).rand(20, 6)
+    with pytest.raises(ValueError, match=match):
+        VAEClassifier(max_epochs=1).fit(X, y)
+
+
+def test_y_is_required():
+    with pytest.raises(ValueError, match="requires y"):
+        VAEClassifier(max_epochs=1).fit(np.zeros((4, 3)), None)
