@@ -1,23 +1,41 @@
 """Outlier detection with a variational autoencoder."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import OutlierMixin
 
 from ._base import _BaseVAE, fill_doc
+from ._scoring import (
+    iwae_scores,
+    latent_gaussian,
+    latent_mahalanobis_scores,
+    latent_means,
+    latent_noise,
+    reconstruction_probability_scores,
+    reconstruction_scores,
+)
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 
 __all__ = ["VAEOutlierDetector"]
+
+SCORE_TYPES = (
+    "elbo",
+    "iwae",
+    "reconstruction",
+    "reconstruction_probability",
+    "latent_mahalanobis",
+)
 
 
 @fill_doc
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
-    The VAE learns the distribution of the training data; a sample's evidence
-    lower bound (ELBO) on log p(x) is its score: typical samples get a high
-    ELBO, anomalies a low one. Images (square inputs, image arrays or an
+    The VAE learns the distribution of the training data; by default a
+    sample's evidence lower bound (ELBO) on log p(x) is its score: typical
+    samples get a high ELBO, anomalies a low one. ``score_type`` picks
+    another score of the same model. Images (square inputs, image arrays or an
     explicit ``image_shape``) get a convolutional VAE; other inputs a fully
     connected one.
 
@@ -38,12 +56,37 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         - If a float in (0, 0.5], that share of the training data is flagged
           as outliers.
 
+    score_type : {"elbo", "iwae", "reconstruction", \
+            "reconstruction_probability", "latent_mahalanobis"}, default="elbo"
+        The anomaly score returned by ``score_samples``; higher is more
+        normal for all of them (see Notes).
+
+        - ``"elbo"``: ELBO at the posterior mean, in nats.
+        - ``"iwae"``: importance-weighted bound on log p(x) with
+          ``n_samples`` posterior draws, in nats.
+        - ``"reconstruction"``: log p(x|z) at the posterior mean, in nats.
+        - ``"reconstruction_probability"``: mean of log p(x|z) over
+          ``n_samples`` posterior draws (An & Cho 2015), in nats.
+        - ``"latent_mahalanobis"``: minus the Mahalanobis distance of the
+          posterior mean to the training codes.
+
+    n_samples : int, default=16
+        Number of posterior draws of the Monte-Carlo scores (``"iwae"`` and
+        ``"reconstruction_probability"``); ignored by the others. Each draw
+        costs one decoder pass.
+
     Attributes
     ----------
     %(vae_attributes)s
     offset_ : float
         Threshold on ``score_samples``: ``decision_function`` is
         ``score_samples - offset_``.
+    latent_mean_ : ndarray of shape (latent_dim,)
+        Mean of the posterior means of the training data.
+    latent_covariance_ : ndarray of shape (latent_dim, latent_dim)
+        Ledoit-Wolf covariance of the posterior means of the training data,
+        plus a ridge of 1e-6 on the diagonal; the metric of
+        ``score_type="latent_mahalanobis"``.
 
     See Also
     --------
@@ -52,10 +95,43 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
 
     Notes
     -----
-    The score is the ELBO with the latent code at the posterior mean: the
-    log-likelihood of the reconstruction minus the KL divergence of the
-    posterior from the prior. It is deterministic, and a sample's score does
-    not depend on the other samples it is scored with.
+    Every score is higher for more normal samples. With mu and sigma the
+    mean and standard deviation of the posterior q(z|x):
+
+    - ``"elbo"``: ``log p(x|z=mu) - KL(q(z|x) || p(z))``, the
+      reconstruction log-likelihood at the posterior mean minus how far the
+      posterior strays from the prior. A sample is unusual if it is poorly
+      reconstructed or needs an unusual code.
+    - ``"iwae"``: ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`` with K =
+      ``n_samples`` posterior draws z_k (Burda et al. 2016). It is a lower
+      bound on log p(x) in expectation, tighter as K grows, so use it for
+      likelihoods and bits per dimension; ``"elbo"`` plugs in z = mu for
+      speed and determinism, which makes it an approximation, not a bound.
+    - ``"reconstruction"``: ``log p(x|z=mu)`` alone. For the Gaussian
+      likelihood it ranks samples exactly as the negative squared
+      reconstruction error does.
+    - ``"reconstruction_probability"``: ``(1/K) sum_k log p(x|z_k)``, the
+      expected reconstruction log-likelihood under the posterior; it also
+      penalises samples whose reconstruction breaks down as z moves within
+      the posterior (An & Cho 2015, averaged in log space).
+    - ``"latent_mahalanobis"``: ``-sqrt((mu - m)^T C^-1 (mu - m))`` with
+      ``m = latent_mean_`` and ``C = latent_covariance_``: how far the code
+      lies from the training codes, whatever the reconstruction.
+
+    All scores are deterministic, and a sample's score does not depend on
+    the other samples it is scored with. The Monte-Carlo scores draw
+    ``z_k = mu + sigma * eps_k`` with one set of standard-normal draws
+    ``eps`` shared by all samples and all calls, seeded from
+    ``random_state`` at fit. ``offset_`` comes from the training scores of
+    the chosen ``score_type``, computed as ``score_samples`` computes them;
+    changing ``score_type`` or ``n_samples`` calls for a new fit.
+
+    ``score(X)`` is the mean ELBO whatever ``score_type`` is: it is the
+    unsupervised model-selection criterion, so ``GridSearchCV`` compares
+    models (``latent_dim``, ``beta``, ...) on one scale without labels. It
+    cannot choose ``score_type``, which does not change the model; compare
+    score types on labelled data, e.g. with ``scoring="roc_auc"`` and a
+    ``PredefinedSplit``.
 
     uint8 input is scaled by 1/255 in every method.
 
@@ -65,6 +141,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
        Bayes. ICLR. :arxiv:`1312.6114`
     .. [2] An, J. & Cho, S. (2015). Variational autoencoder based anomaly
        detection using reconstruction probability. SNU Data Mining Center.
+    .. [3] Burda, Y., Grosse, R. & Salakhutdinov, R. (2016). Importance
+       Weighted Autoencoders. ICLR. :arxiv:`1509.00519`
 
     Examples
     --------
@@ -83,6 +161,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
         ],
+        "score_type": [StrOptions(set(SCORE_TYPES))],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -106,7 +186,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         device="cpu",
         random_state=None,
         verbose=0,
+        warm_start=False,
         contamination="auto",
+        score_type="elbo",
+        n_samples=16,
     ):
         super().__init__(
             latent_dim,
@@ -127,8 +210,11 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            warm_start=warm_start,
         )
         self.contamination = contamination
+        self.score_type = score_type
+        self.n_samples = n_samples
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -148,8 +234,14 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             Fitted estimator.
         """
         X = self._validate_input(X, reset=True)
-        self._fit_vae(X)
-        self.offset_ = self._threshold(self._module_scores(X))
+        seed = self._fit_vae(X)
+        # The Monte-Carlo draws get their own stream, derived from the
+        # training seed so that random_state fixes them too.
+        self._noise_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        self.latent_mean_, self.latent_covariance_ = latent_gaussian(
+            self._map_module(latent_means, X)
+        )
+        self.offset_ = self._threshold(self._score_samples(X))
         return self
 
     def _threshold(self, train_scores):
@@ -157,6 +249,65 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             q1, q3 = np.percentile(train_scores, [25, 75])
             return float(q1 - 1.5 * (q3 - q1))
         return float(np.percentile(train_scores, 100.0 * self.contamination))
+
+    def score_samples(self, X):
+        """Per-sample anomaly score chosen by ``score_type``; lower is more abnormal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Samples; images may be ``(n, H, W)`` or ``(n, C, H, W)``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            The score of each sample (nats for all but
+            ``"latent_mahalanobis"``); higher means more typical of the
+            training data.
+        """
+        check_is_fitted(self)
+        return self._score_samples(self._validate_input(X, reset=False))
+
+    def _score_samples(self, X):
+        """Private version of score_samples without input validation."""
+        if self.score_type == "elbo":
+            return self._module_scores(X)
+        if self.score_type == "reconstruction":
+            return self._map_module(reconstruction_scores, X)
+        if self.score_type == "latent_mahalanobis":
+            return self._map_module(
+                latent_mahalanobis_scores,
+                X,
+                mean=self.latent_mean_,
+                covariance=self.latent_covariance_,
+            )
+        scoring_fn = {
+            "iwae": iwae_scores,
+            "reconstruction_probability": reconstruction_probability_scores,
+        }[self.score_type]
+        noise = latent_noise(self.n_samples, self.latent_dim, self._noise_seed)
+        return self._map_module(scoring_fn, X, noise=noise)
+
+    def score(self, X, y=None):
+        """Mean per-sample ELBO of ``X``, whatever ``score_type`` is; higher is better.
+
+        This is the unsupervised model-selection criterion: it lets
+        ``GridSearchCV`` compare settings without labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO in nats per sample.
+        """
+        check_is_fitted(self)
+        return float(np.mean(self._module_scores(self._validate_input(X, reset=False))))
 
     def decision_function(self, X):
         """Signed distance of the score to the threshold; negative for outliers.

@@ -305,15 +305,12 @@ def latent_mahalanobis_scores(module, X, *, mean, covariance, **kwargs):
         Minus the Mahalanobis distance of each sample's code.
     """
     precision = np.linalg.inv(np.asarray(covariance, dtype=np.float64))
-
-    def batch_distance(module, x):
-        # In float64 inside the fixed-shape batch, so the result does not
-        # depend on how many rows are scored together.
-        centred = module.encode(x)[0].double() - torch.as_tensor(mean).to(x.device)
-        P = torch.as_tensor(precision).to(x.device)
-        return -((centred @ P) * centred).sum(dim=1).clamp_min(0).sqrt()
-
-    return map_batches(batch_distance, module, X, **kwargs)
+    centred = latent_means(module, X, **kwargs) - mean
+    # einsum without ``optimize`` loops in C instead of calling BLAS, whose
+    # kernels can round a row differently depending on its position in the
+    # matrix; this way each distance depends on its own row alone.
+    squared = (np.einsum("ij,jk->ik", centred, precision) * centred).sum(axis=1)
+    return -np.sqrt(np.maximum(squared, 0.0))
 
 
 def bits_per_dim(log_likelihood, n_dims, *, discretization=None):
@@ -333,7 +330,7 @@ def bits_per_dim(log_likelihood, n_dims, *, discretization=None):
         - If None, the bits per dimension of the continuous density:
           ``-log p(x) / (D ln 2)``, which may be negative.
         - If an int L, the bits per dimension of the discrete data: the
-          density on [0, 1]^D puts mass ``≈ p(x) / L^D`` on the cell of
+          density on [0, 1]^D puts mass about ``p(x) / L^D`` on the cell of
           side 1/L that holds x, so ``BPD = -(log p(x) - D log L) / (D ln 2)
           = -log p(x) / (D ln 2) + log2(L)``.
 
@@ -351,11 +348,13 @@ def bits_per_dim(log_likelihood, n_dims, *, discretization=None):
     in the k-th of 256 cells ``[k/256, (k+1)/256)`` that tile [0, 1]
     (``k/255`` does, for k < 255; ``k = 255`` gives its right edge, 1), so
     the discrete probability of the image is the density's mass on its cell,
-    ``P(k) = ∫ p(y) dy ≈ p(y) / 256^D``, and
+    ``P(k)``, the integral of p over the cell, about ``p(y) / 256^D``, and
     ``-log2 P(k) / D = -log p(y) / (D ln 2) + 8``. With dequantisation,
     ``E_u[log p(y)] - D log 256`` is a lower bound on ``log P(k)``
     (Theis et al. 2016), so the BPD is an upper bound; with ``k / 255`` it
-    is the usual point approximation. A uniform density on [0, 1]^D gives
+    is the usual point approximation, which a density much narrower than a
+    cell (e.g. a Gaussian decoder with a tiny learned variance) can push
+    below the true value, even below 0. A uniform density on [0, 1]^D gives
     exactly 8 bits per dimension.
     """
     bpd = -np.asarray(log_likelihood, dtype=np.float64) / (n_dims * math.log(2))

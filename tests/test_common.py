@@ -10,6 +10,7 @@ SMALL = {"hidden_dims": (8,), "latent_dim": 2, "max_epochs": 2}
 ESTIMATORS = [
     VAEOutlierDetector(**SMALL),
     VAEOutlierDetector(**SMALL, contamination=0.1, decoder_var=0.1),
+    VAEOutlierDetector(**SMALL, score_type="iwae", n_samples=2),
     VAETransformer(**SMALL),
     # check_classifiers_train asks for > 0.83 training accuracy on blobs.
     VAEClassifier(hidden_dims=(16,), latent_dim=2, max_epochs=100),
