@@ -3,14 +3,17 @@
 This class should not be used directly; use the estimators that derive from it.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
+from ._callbacks import FiniteLossGuard, TrainingDiverged
 from ._net import VAENet
 from ._scoring import elbo_scores
 from ._validation import check_unit_interval, resolve_input_shape, split_image_shape
@@ -79,6 +82,10 @@ _DOCS = {
     verbose : int, default=0
         0 is silent, 1 prints a table per epoch (loss, validation loss,
         duration), 2 adds a progress bar per epoch.
+    warm_start : bool, default=False
+        If True and the network built by the previous ``fit`` matches the
+        current parameters and input shape, ``fit`` continues training it for
+        ``max_epochs`` more epochs instead of starting afresh.
 """.strip(),
     "vae_attributes": """    net_ : skvae._net.VAENet
         The fitted skorch net; ``net_.module_`` is the torch VAE.
@@ -140,6 +147,7 @@ class _BaseVAE(BaseEstimator):
         "device": [str, Options(object, {None})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -163,6 +171,7 @@ class _BaseVAE(BaseEstimator):
         device="cpu",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.latent_dim = latent_dim
         self.architecture = architecture
@@ -182,6 +191,7 @@ class _BaseVAE(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # -- input ---------------------------------------------------------------
 
@@ -225,38 +235,66 @@ class _BaseVAE(BaseEstimator):
     def _fit_vae(self, X, y=None):
         """Build the module and the skorch net for validated ``X`` and train it.
 
-        Returns the seed the training ran with, for later seeded steps.
+        With ``warm_start`` and an existing net for the same architecture,
+        training continues from its weights instead. Returns the seed the
+        training ran with, for later seeded steps.
         """
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        module_kwargs = self._module_kwargs()
+        resume = (
+            self.warm_start and getattr(self, "_module_kwargs_", None) == module_kwargs
+        )
         with seeded(seed, self.device):
-            self.net_ = self._build_net(seed)
-            self.net_.fit(self._as_module_input(X), y)
+            if not resume:
+                self.net_ = self._build_net(make_vae(**module_kwargs), seed)
+            self._module_kwargs_ = module_kwargs
+            try:
+                self.net_.partial_fit(self._as_module_input(X), y)
+            except TrainingDiverged as diverged:
+                self._recover_from_divergence(diverged)
         return seed
+
+    def _recover_from_divergence(self, diverged):
+        """Restore the last finite weights, or raise if there are none."""
+        guard = dict(self.net_.callbacks_)["finite_loss"]
+        advice = f"Lower lr (now {self.lr}), or scale X to a unit range."
+        if guard.last_good_state_ is None:
+            raise ValueError(
+                f"Training diverged: the loss became {diverged.loss} in the first "
+                f"epoch, so there are no usable weights. {advice}"
+            )
+        self.net_.module_.load_state_dict(guard.last_good_state_)
+        warnings.warn(
+            f"Training diverged: the loss became {diverged.loss} in epoch "
+            f"{diverged.epoch}. Kept the weights of epoch "
+            f"{guard.last_good_epoch_}. {advice}",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
     def _as_module_input(self, X):
         """View validated rows ``X`` in the shape the module takes."""
         return X.reshape(-1, *self.input_shape_)
 
-    def _build_module(self, **module_kwargs):
-        """Return a new, untrained :class:`skvae.nn.VAE` for ``input_shape_``."""
+    def _module_kwargs(self):
+        """Arguments of :func:`skvae.nn.make_vae`; subclasses may add to them."""
         architecture = "conv" if len(self.input_shape_) == 3 else "mlp"
         hidden_dims = self.hidden_dims or DEFAULT_HIDDEN_DIMS[architecture]
-        return make_vae(
-            self.input_shape_,
-            self.latent_dim,
-            hidden_dims=tuple(hidden_dims),
-            kernel_size=self.kernel_size,
-            likelihood=self.likelihood,
-            decoder_var=self.decoder_var,
-            **module_kwargs,
-        )
+        return {
+            "input_shape": self.input_shape_,
+            "latent_dim": self.latent_dim,
+            "hidden_dims": tuple(hidden_dims),
+            "kernel_size": self.kernel_size,
+            "likelihood": self.likelihood,
+            "decoder_var": self.decoder_var,
+        }
 
     def _net_params(self):
         """Extra keyword arguments for the skorch net; subclasses extend them."""
         return {"criterion__beta": self.beta}
 
-    def _build_net(self, seed):
-        train_split, callbacks = None, []
+    def _build_net(self, module, seed):
+        train_split, callbacks = None, [("finite_loss", FiniteLossGuard())]
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
             callbacks.append(
@@ -270,7 +308,7 @@ class _BaseVAE(BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(ProgressBar())
         return self._net_class(
-            self._build_module(),
+            module,
             **self._net_params(),
             lr=self.lr,
             max_epochs=self.max_epochs,

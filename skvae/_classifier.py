@@ -1,5 +1,6 @@
 """Semi-supervised classification with a variational autoencoder."""
 
+import math
 from numbers import Real
 
 import numpy as np
@@ -11,6 +12,7 @@ from skorch import NeuralNetClassifier
 from ._base import _BaseVAE, fill_doc
 from ._scoring import class_probabilities, latent_means
 from .nn import SemiSupervisedLoss
+from .nn._semi import SemiSupervisedLoader
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from .utils._torch import seeded
 
@@ -42,11 +44,20 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
           (Kingma et al. 2014).
         - ``"frozen"``: the VAE is trained on all samples first; then the
           encoder is frozen and only the head is trained on the latent means
-          of the labeled samples (the transfer-learning recipe).
+          of the labeled samples (the transfer-learning recipe), for as
+          many optimizer steps as the VAE took (at least ``max_epochs``
+          passes over the labeled samples).
     classifier_weight : float, default=1.0
         Weight of the cross-entropy per input feature in the joint loss (it
         is multiplied by ``n_features`` because the ELBO sums over them).
         Ignored when ``head_mode="frozen"``.
+    labeled_fraction : float, default=0.25
+        Minimum share of labeled samples in every training mini-batch of the
+        joint mode. When the labeled samples are rarer than that, each batch
+        is filled with this share of them (reshuffled and reused as often as
+        needed) and the rest with unlabeled ones, and an epoch is one pass
+        over the unlabeled samples; otherwise batches are plain shuffles.
+        ``0`` always uses plain shuffles. Ignored when ``head_mode="frozen"``.
 
     Attributes
     ----------
@@ -84,6 +95,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         **_BaseVAE._parameter_constraints,
         "head_mode": [StrOptions({"joint", "frozen"})],
         "classifier_weight": [Interval(Real, 0, None, closed="left")],
+        "labeled_fraction": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -107,8 +119,10 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         device="cpu",
         random_state=None,
         verbose=0,
+        warm_start=False,
         head_mode="joint",
         classifier_weight=1.0,
+        labeled_fraction=0.25,
     ):
         super().__init__(
             latent_dim,
@@ -129,9 +143,11 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            warm_start=warm_start,
         )
         self.head_mode = head_mode
         self.classifier_weight = classifier_weight
+        self.labeled_fraction = labeled_fraction
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -157,7 +173,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         seed = self._fit_vae(X)
         labeled = y_encoded != UNLABELED
         with seeded(seed + 1, self.device):
-            self._fit_head(X[labeled], y_encoded[labeled])
+            self._fit_head(X[labeled], y_encoded[labeled], len(X))
         return self
 
     def _expected_failed_checks(self):
@@ -190,8 +206,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         y_encoded[~unlabeled] = encoded
         return y_encoded
 
-    def _build_module(self):
-        return super()._build_module(n_classes=len(self.classes_))
+    def _module_kwargs(self):
+        return {**super()._module_kwargs(), "n_classes": len(self.classes_)}
 
     def _net_params(self):
         return {
@@ -199,16 +215,25 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
             "criterion__beta": self.beta,
             "criterion__classifier_weight": self.classifier_weight,
             "criterion__n_features": self.n_features_in_,
+            "iterator_train": SemiSupervisedLoader,
+            "iterator_train__labeled_fraction": self.labeled_fraction,
         }
 
-    def _fit_head(self, X, y):
-        """Train only the head on the frozen encoder's latent means."""
+    def _fit_head(self, X, y, n_samples):
+        """Train only the head on the frozen encoder's latent means.
+
+        The head gets at least as many optimizer steps as the VAE had on all
+        ``n_samples`` rows: with few labels, ``max_epochs`` passes over them
+        would be only a few steps.
+        """
+        vae_steps = self.max_epochs * math.ceil(n_samples / self.batch_size)
+        head_epochs = math.ceil(vae_steps / math.ceil(len(X) / self.batch_size))
         head_net = NeuralNetClassifier(
             self.net_.module_.head,
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=max(self.max_epochs, head_epochs),
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,

@@ -59,9 +59,9 @@ def test_frozen_mode_trains_only_the_head(digit_split, monkeypatch):
     before = {}
     fit_head = VAEClassifier._fit_head
 
-    def spy(self, X, y):
+    def spy(self, *args):
         before.update({k: v.clone() for k, v in self.net_.module_.state_dict().items()})
-        fit_head(self, X, y)
+        fit_head(self, *args)
 
     monkeypatch.setattr(VAEClassifier, "_fit_head", spy)
     clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 3}, head_mode="frozen")

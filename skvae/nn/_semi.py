@@ -88,3 +88,98 @@ class SemiSupervisedLoss(nn.Module):
             return loss
         cross_entropy = F.cross_entropy(logits[labeled], y[labeled])
         return loss + self.classifier_weight * self.n_features * cross_entropy
+
+
+class LabeledBatchSampler(torch.utils.data.Sampler):
+    """Mini-batches that each hold a fixed number of labeled rows.
+
+    With few labels, plain shuffling leaves most batches without a labeled
+    row, so the cross-entropy of the joint loss would act on a handful of
+    steps per epoch. This sampler fills every batch with ``n_labeled`` rows
+    drawn from the labeled ones (reshuffled and reused as often as needed)
+    and the rest from the unlabeled ones; an epoch is one pass over the
+    unlabeled rows. Shuffling draws from torch's global generator, which the
+    estimators seed.
+
+    Parameters
+    ----------
+    y : tensor of shape (n_samples,)
+        Class indices, -1 for unlabeled rows.
+    batch_size : int
+        Rows per batch.
+    n_labeled : int
+        Labeled rows per batch, between 1 and ``batch_size - 1``.
+    """
+
+    def __init__(self, y, batch_size, n_labeled):
+        y = torch.as_tensor(y)
+        self.labeled = torch.nonzero(y >= 0).flatten()
+        self.unlabeled = torch.nonzero(y < 0).flatten()
+        self.n_labeled = n_labeled
+        self.n_unlabeled = batch_size - n_labeled
+
+    def __len__(self):
+        return -(-len(self.unlabeled) // self.n_unlabeled)
+
+    def __iter__(self):
+        unlabeled = self.unlabeled[torch.randperm(len(self.unlabeled))]
+        n_needed = len(self) * self.n_labeled
+        n_rounds = -(-n_needed // len(self.labeled))
+        labeled = torch.cat(
+            [self.labeled[torch.randperm(len(self.labeled))] for _ in range(n_rounds)]
+        )
+        for i in range(len(self)):
+            rows_u = unlabeled[i * self.n_unlabeled : (i + 1) * self.n_unlabeled]
+            rows_l = labeled[i * self.n_labeled : (i + 1) * self.n_labeled]
+            yield torch.cat([rows_l, rows_u]).tolist()
+
+
+class SemiSupervisedLoader(torch.utils.data.DataLoader):
+    """``DataLoader`` that gives every training batch a share of labeled rows.
+
+    skorch builds it as ``iterator_train(dataset, batch_size=..., shuffle=...,
+    **iterator_train__kwargs)``. When the dataset has both labeled and
+    unlabeled rows and the labeled share is below ``labeled_fraction``, the
+    batches come from :class:`LabeledBatchSampler`; otherwise this is a plain
+    shuffling ``DataLoader``.
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+        A dataset with a ``y`` attribute (class indices, -1 for unlabeled),
+        or a ``Subset`` of one.
+    batch_size : int, default=1
+        Rows per batch.
+    shuffle : bool, default=False
+        Shuffle the rows of plain batches (mixed batches are always shuffled).
+    labeled_fraction : float, default=0.0
+        Minimum share of labeled rows in each batch.
+    **kwargs
+        Passed to ``DataLoader``.
+    """
+
+    def __init__(
+        self, dataset, batch_size=1, shuffle=False, labeled_fraction=0.0, **kwargs
+    ):
+        y = _dataset_targets(dataset)
+        n_labeled = 0
+        if y is not None and 0 < int((y >= 0).sum()) < len(y):
+            natural = float((y >= 0).float().mean())
+            if natural < labeled_fraction:
+                n_labeled = min(
+                    max(round(labeled_fraction * batch_size), 1), batch_size - 1
+                )
+        if n_labeled and batch_size > 1:
+            sampler = LabeledBatchSampler(y, batch_size, n_labeled)
+            super().__init__(dataset, batch_sampler=sampler, **kwargs)
+        else:
+            super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+
+
+def _dataset_targets(dataset):
+    """Return the targets of a dataset (or of its ``Subset``) as a tensor, or None."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        y = _dataset_targets(dataset.dataset)
+        return None if y is None else y[torch.as_tensor(dataset.indices)]
+    y = getattr(dataset, "y", None)
+    return None if y is None else torch.as_tensor(y)

@@ -29,9 +29,16 @@ class VAE(nn.Module):
         self.decoder = decoder
         self.likelihood = likelihood
 
+    logvar_range = (-30.0, 20.0)
+
     def encode(self, x):
-        """Return ``(mu, logvar)`` of the posterior q(z|x)."""
-        return self.encoder(x)
+        """Return ``(mu, logvar)`` of the posterior q(z|x).
+
+        The log-variance is clipped to ``logvar_range`` so that an unusual
+        input cannot overflow ``exp(logvar)`` into an infinite score.
+        """
+        mu, logvar = self.encoder(x)
+        return mu, logvar.clamp(*self.logvar_range)
 
     def decode(self, z):
         """Return the likelihood parameters for latent codes ``z``."""

@@ -1,0 +1,126 @@
+"""The detectors the benchmark compares, behind one small interface.
+
+Each method is a function ``(X_train, X_test, *, epochs, random_state)``
+returning ``{name: MethodResult}``; one fit may yield several named results
+(skvae's score types share one trained VAE). Scores are normality scores:
+higher = more normal, whatever the library's own convention.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from .._outlier import SCORE_TYPES, VAEOutlierDetector
+
+
+@dataclass
+class MethodResult:
+    """Normality scores of the test set and the seconds spent."""
+
+    scores: np.ndarray
+    fit_seconds: float
+    score_seconds: float
+
+
+def _timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+def _as_unit_float(X):
+    """Flat float32 rows in [0, 1] for the detectors that take 2-D input."""
+    X = X.reshape(len(X), -1)
+    return X / np.float32(255) if X.dtype == np.uint8 else X.astype(np.float32)
+
+
+def run_skvae(X_train, X_test, *, epochs, random_state):
+    """Fit the default VAEOutlierDetector once; score with every score type."""
+    params = {"random_state": random_state}
+    if epochs is not None:
+        params["max_epochs"] = epochs
+    detector, fit_seconds = _timed(VAEOutlierDetector(**params).fit, X_train)
+    results = {}
+    for score_type in SCORE_TYPES:
+        detector.set_params(score_type=score_type)
+        scores, seconds = _timed(detector.score_samples, X_test)
+        results[f"skvae[{score_type}]"] = MethodResult(scores, fit_seconds, seconds)
+    return results
+
+
+def _run_sklearn_style(name, detector, X_train, X_test):
+    _, fit_seconds = _timed(detector.fit, _as_unit_float(X_train))
+    scores, seconds = _timed(detector.score_samples, _as_unit_float(X_test))
+    return {name: MethodResult(scores, fit_seconds, seconds)}
+
+
+def _run_pyod(name, detector, X_train, X_test):
+    _, fit_seconds = _timed(detector.fit, _as_unit_float(X_train))
+    # PyOD: higher = more anomalous; flip to normality scores.
+    scores, seconds = _timed(detector.decision_function, _as_unit_float(X_test))
+    return {name: MethodResult(-np.asarray(scores), fit_seconds, seconds)}
+
+
+def run_isolation_forest(X_train, X_test, *, epochs, random_state):
+    """scikit-learn's IsolationForest on flat pixels."""
+    detector = IsolationForest(random_state=random_state)
+    return _run_sklearn_style("IsolationForest", detector, X_train, X_test)
+
+
+def run_pyod_ocsvm(X_train, X_test, *, epochs, random_state):
+    """PyOD's OCSVM with its defaults (RBF kernel, gamma='auto', nu=0.5)."""
+    from pyod.models.ocsvm import OCSVM
+
+    return _run_pyod("PyOD OCSVM", OCSVM(), X_train, X_test)
+
+
+def run_pyod_deep_svdd(X_train, X_test, *, epochs, random_state):
+    """PyOD's DeepSVDD (MLP) with its defaults."""
+    from pyod.models.deep_svdd import DeepSVDD
+
+    n_features = int(np.prod(X_train.shape[1:]))
+    params = {"n_features": n_features, "random_state": random_state, "verbose": 0}
+    if epochs is not None:
+        params["epochs"] = epochs
+    return _run_pyod("PyOD DeepSVDD", DeepSVDD(**params), X_train, X_test)
+
+
+def run_pyod_vae(X_train, X_test, *, epochs, random_state):
+    """PyOD's VAE (MLP, 2-d latent, standardised input) with its defaults."""
+    from pyod.models.vae import VAE
+
+    params = {"random_state": random_state, "verbose": 0}
+    if epochs is not None:
+        params["epoch_num"] = epochs
+    return _run_pyod("PyOD VAE", VAE(**params), X_train, X_test)
+
+
+def run_pyod_autoencoder(X_train, X_test, *, epochs, random_state):
+    """PyOD's AutoEncoder (MLP) with its defaults."""
+    from pyod.models.auto_encoder import AutoEncoder
+
+    params = {"random_state": random_state, "verbose": 0}
+    if epochs is not None:
+        params["epoch_num"] = epochs
+    return _run_pyod("PyOD AutoEncoder", AutoEncoder(**params), X_train, X_test)
+
+
+METHODS = {
+    "skvae": run_skvae,
+    "pyod-ocsvm": run_pyod_ocsvm,
+    "pyod-deepsvdd": run_pyod_deep_svdd,
+    "pyod-vae": run_pyod_vae,
+    "pyod-autoencoder": run_pyod_autoencoder,
+    "isolation-forest": run_isolation_forest,
+}
+
+
+def available_methods():
+    """Names of the methods that can run here (PyOD's need PyOD installed)."""
+    try:
+        import pyod  # noqa: F401
+    except ImportError:
+        return [name for name in METHODS if not name.startswith("pyod")]
+    return list(METHODS)

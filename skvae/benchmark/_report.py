@@ -1,0 +1,92 @@
+"""Turn benchmark records into a markdown table, JSON and a ROC plot."""
+
+import json
+
+import numpy as np
+
+
+def summary_table(records, class_names=None):
+    """Markdown table: ROC-AUC (%) per class and mean, fit and score seconds.
+
+    Methods are sorted by mean ROC-AUC, best first. Seconds are totals over
+    the classes.
+    """
+    classes = sorted({r["inlier_class"] for r in records})
+    methods = _methods_by_mean_auc(records)
+    labels = [str(c) if class_names is None else class_names[c] for c in classes]
+    header = ["method", *labels, "mean", "fit s", "score s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in methods:
+        rows = {r["inlier_class"]: r for r in records if r["method"] == method}
+        aucs = [100 * rows[c]["roc_auc"] for c in classes]
+        cells = [f"{auc:.1f}" for auc in aucs]
+        fit = sum(r["fit_seconds"] for r in rows.values())
+        score = sum(r["score_seconds"] for r in rows.values())
+        cells += [f"**{np.mean(aucs):.2f}**", f"{fit:.0f}", f"{score:.1f}"]
+        lines.append("| " + " | ".join([method, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def _methods_by_mean_auc(records):
+    means = {}
+    for method in dict.fromkeys(r["method"] for r in records):
+        means[method] = np.mean(
+            [r["roc_auc"] for r in records if r["method"] == method]
+        )
+    return sorted(means, key=lambda m: -np.nan_to_num(means[m], nan=-1.0))
+
+
+def write_json(records, path, **metadata):
+    """Write the records and the run's metadata (command, machine) as JSON."""
+    with open(path, "w") as f:
+        json.dump({"metadata": metadata, "records": records}, f, indent=1)
+
+
+def plot_roc_curves(records, path, class_names=None):
+    """One panel per inlier class with every method's ROC curve; saves a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = sorted({r["inlier_class"] for r in records})
+    methods = _methods_by_mean_auc(records)
+    n_cols = min(5, len(classes))
+    n_rows = int(np.ceil(len(classes) / n_cols))
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(3.2 * n_cols, 3.2 * n_rows + 0.8),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
+    colors = plt.get_cmap("tab10")
+    for ax, inlier_class in zip(axes.flat, classes, strict=False):
+        for i, method in enumerate(methods):
+            (r,) = [
+                r
+                for r in records
+                if r["method"] == method and r["inlier_class"] == inlier_class
+            ]
+            ax.plot(
+                r["fpr"],
+                r["tpr"],
+                color=colors(i % 10),
+                lw=1.2,
+                label=f"{method} ({100 * r['roc_auc']:.1f})",
+            )
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls=":")
+        name = inlier_class if class_names is None else class_names[inlier_class]
+        ax.set_title(f"inlier: {name}", fontsize=10)
+        ax.legend(fontsize=6, loc="lower right")
+    for ax in axes.flat[len(classes) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("false positive rate")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("true positive rate")
+    fig.suptitle("One-class ROC curves (ROC-AUC % in the legend)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

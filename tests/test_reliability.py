@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import VAEOutlierDetector, VAETransformer
+from skvae._callbacks import FiniteLossGuard
+
+from .conftest import TINY_MLP
+
+
+def _explode_in_epoch(monkeypatch, epoch):
+    """Make the training loss nan from the given epoch on."""
+    get_loss = VAETransformer._net_class.get_loss
+
+    def exploding(net, *args, **kwargs):
+        loss = get_loss(net, *args, **kwargs)
+        if len(net.history) >= epoch:
+            return loss * torch.tensor(float("nan"))
+        return loss
+
+    monkeypatch.setattr(VAETransformer._net_class, "get_loss", exploding)
+
+
+def test_divergence_keeps_last_finite_weights(monkeypatch, blobs_with_outliers):
+    X_train, X_test = blobs_with_outliers
+    _explode_in_epoch(monkeypatch, 3)
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 6}, random_state=0)
+    with pytest.warns(
+        ConvergenceWarning, match="diverged.*epoch 3.*weights of epoch 2"
+    ):
+        det.fit(X_train)
+    assert np.all(np.isfinite(det.score_samples(X_test)))
+    assert np.isfinite(det.offset_)
+
+
+def test_divergence_in_first_epoch_raises(monkeypatch, blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    _explode_in_epoch(monkeypatch, 1)
+    with pytest.raises(
+        ValueError, match=r"diverged.*first epoch.*Lower lr \(now 0.001\)"
+    ):
+        VAETransformer(**TINY_MLP).fit(X_train)
+
+
+def test_huge_learning_rate_gives_a_clear_error(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 20}, lr=1e4, random_state=0)
+    with pytest.raises(ValueError, match=r"diverged.*Lower lr \(now 10000.0\)"):
+        det.fit(X_train * 1e3)
+    assert not hasattr(det, "offset_")
+
+
+def test_guard_snapshots_each_epoch(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    det = VAETransformer(**{**TINY_MLP, "max_epochs": 2}).fit(X_train)
+    guard = dict(det.net_.callbacks_)["finite_loss"]
+    assert isinstance(guard, FiniteLossGuard)
+    assert guard.last_good_epoch_ == 2
+    for name, tensor in det.net_.module_.state_dict().items():
+        torch.testing.assert_close(guard.last_good_state_[name], tensor)
+
+
+def test_warm_start_continues_training(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    vae = VAETransformer(
+        **{**TINY_MLP, "max_epochs": 3}, warm_start=True, random_state=0
+    )
+    vae.fit(X_train)
+    net = vae.net_
+    vae.fit(X_train)
+    assert vae.net_ is net
+    assert len(vae.history_) == 6
+    assert vae.history_[-1, "train_loss"] < vae.history_[0, "train_loss"]
+
+
+def test_warm_start_rebuilds_when_architecture_changes(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    vae = VAETransformer(**{**TINY_MLP, "max_epochs": 2}, warm_start=True).fit(X_train)
+    vae.set_params(latent_dim=3).fit(X_train)
+    assert len(vae.history_) == 2
+    assert vae.transform(X_train[:2]).shape == (2, 3)
+
+
+def test_cold_start_refits_from_scratch(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    vae = VAETransformer(**{**TINY_MLP, "max_epochs": 2}).fit(X_train)
+    net = vae.net_
+    vae.fit(X_train)
+    assert vae.net_ is not net
+    assert len(vae.history_) == 2
+
+
+def test_extreme_inputs_give_finite_scores(blobs_with_outliers):
+    """Clipped log-variances keep far-out samples from overflowing to inf."""
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    far = np.full((3, 5), 1e6, dtype=np.float32)
+    scores = det.score_samples(far)
+    assert np.all(np.isfinite(scores))
+    assert np.all(det.predict(far) == -1)
