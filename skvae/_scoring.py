@@ -28,17 +28,21 @@ SCORE_BATCH_SIZE = 256
 def iter_batches(X, batch_size, input_shape, device):
     """Yield ``(batch, n_rows)``: consecutive rows of ``X`` as a float32 tensor.
 
-    Every batch has exactly ``batch_size`` rows; the last one is padded with
-    zeros and ``n_rows`` says how many are real. A fixed shape keeps outputs
-    bit-identical however the samples are grouped: the BLAS kernels round
-    differently for different batch sizes. Only one batch is converted and
-    moved to ``device`` at a time, so memory stays bounded however many rows
-    ``X`` has.
+    The BLAS kernels round a row's result differently depending on the batch
+    size and on where the row sits in memory, so two measures keep outputs
+    bit-identical however the samples are grouped: every batch has exactly
+    ``batch_size`` rows (the last one zero-padded; ``n_rows`` says how many
+    are real), and each flat row starts on a 64-byte boundary (a row stride
+    rounded up to 16 floats). Only one batch is converted and moved to
+    ``device`` at a time, so memory stays bounded however many rows ``X`` has.
     """
+    n_features = math.prod(input_shape)
+    stride = n_features if len(input_shape) > 1 else -(-n_features // 16) * 16
     for start in range(0, len(X), batch_size):
         rows = np.asarray(X[start : start + batch_size], dtype=np.float32)
-        batch = torch.zeros((batch_size, *input_shape), dtype=torch.float32)
-        batch[: len(rows)] = torch.from_numpy(rows).reshape(-1, *input_shape)
+        buffer = torch.zeros((batch_size, stride), dtype=torch.float32)
+        buffer[: len(rows), :n_features] = torch.from_numpy(rows.reshape(len(rows), -1))
+        batch = buffer[:, :n_features].view(batch_size, *input_shape)
         yield batch.to(device), len(rows)
 
 

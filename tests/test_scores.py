@@ -408,3 +408,28 @@ def test_invalid_score_parameters_raise(params):
         InvalidParameterError, match=f"The '{next(iter(params))}' parameter"
     ):
         VAEOutlierDetector(**params).fit(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize(
+    "input_shape", [(5,), (6,), (7,), (13,), (1, 8, 8), (2, 7, 13)]
+)
+def test_outputs_are_bit_identical_whatever_the_batch(input_shape):
+    """Row position and batch size must not change any bit of a score.
+
+    Non-regression: with 6 or 7 features the first dense layer rounded rows
+    differently depending on their memory alignment inside the batch.
+    """
+    from skvae._scoring import elbo_scores, latent_means
+    from skvae.nn import make_vae
+
+    torch.manual_seed(0)
+    module = make_vae(input_shape, 2, hidden_dims=(8,))
+    X = np.random.RandomState(0).rand(300, int(np.prod(input_shape))).astype(np.float32)
+    for fn in (elbo_scores, latent_means):
+        full = fn(module, X, input_shape=input_shape)
+        np.testing.assert_array_equal(
+            full[5:200], fn(module, X[5:200], input_shape=input_shape)
+        )
+        rows = np.arange(0, 300, 37)
+        one_by_one = [fn(module, X[i : i + 1], input_shape=input_shape) for i in rows]
+        np.testing.assert_array_equal(full[rows], np.concatenate(one_by_one))
