@@ -2,8 +2,15 @@
 
 from ._classifier import VAEClassifier
 from ._outlier import VAEOutlierDetector
+from ._persistence import load, save
 from ._transformer import VAETransformer
+from ._version import __version__
 
-__version__ = "0.1.0.dev0"
-
-__all__ = ["VAEClassifier", "VAEOutlierDetector", "VAETransformer", "__version__"]
+__all__ = [
+    "VAEClassifier",
+    "VAEOutlierDetector",
+    "VAETransformer",
+    "__version__",
+    "load",
+    "save",
+]

@@ -99,3 +99,70 @@ def test_extreme_inputs_give_finite_scores(blobs_with_outliers):
     scores = det.score_samples(far)
     assert np.all(np.isfinite(scores))
     assert np.all(det.predict(far) == -1)
+
+
+# -- persistence -------------------------------------------------------------
+
+
+def test_save_load_round_trip_keeps_predictions(tmp_path, fitted_conv_detector, digits):
+    import skvae
+
+    images, _ = digits
+    path = tmp_path / "detector.skvae"
+    skvae.save(fitted_conv_detector, path)
+    loaded = skvae.load(path)
+    np.testing.assert_array_equal(
+        loaded.score_samples(images[:50]),
+        fitted_conv_detector.score_samples(images[:50]),
+    )
+    assert loaded.offset_ == fitted_conv_detector.offset_
+
+
+def test_load_refuses_incompatible_version(tmp_path, fitted_conv_detector, monkeypatch):
+    import skvae
+    from skvae import _persistence
+
+    path = tmp_path / "old.skvae"
+    monkeypatch.setattr(_persistence, "__version__", "0.0.3")
+    skvae.save(fitted_conv_detector, path)
+    monkeypatch.setattr(_persistence, "__version__", "0.1.0")
+    with pytest.raises(
+        ValueError, match=r"saved with skvae 0.0.3.*Install skvae==0.0.3"
+    ):
+        skvae.load(path)
+
+
+def test_load_refuses_foreign_pickles(tmp_path):
+    import pickle
+
+    import skvae
+
+    path = tmp_path / "plain.pkl"
+    path.write_bytes(pickle.dumps({"weights": [1, 2]}))
+    with pytest.raises(ValueError, match="not a file written by skvae.save"):
+        skvae.load(path)
+
+
+def test_gpu_saved_model_loads_on_cpu(tmp_path, fitted_conv_detector, digits):
+    """A model saved with device='cuda' loads on a CPU-only machine.
+
+    Without a GPU the weights cannot really live on CUDA; the test marks the
+    net as a CUDA net before saving, which drives skorch's device mapping on
+    load (a DeviceWarning, then CPU) exactly as a GPU-trained file does.
+    """
+    import pickle
+
+    from skorch.exceptions import DeviceWarning
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    images, _ = digits
+    expected = fitted_conv_detector.score_samples(images[:20])
+    detector = pickle.loads(pickle.dumps(fitted_conv_detector))
+    detector.net_.device = "cuda"
+    detector.device = "cuda"
+    blob = pickle.dumps(detector)
+    with pytest.warns(DeviceWarning, match="no CUDA devices"):
+        loaded = pickle.loads(blob)
+    assert torch.device(loaded.net_.device).type == "cpu"
+    np.testing.assert_array_equal(loaded.score_samples(images[:20]), expected)

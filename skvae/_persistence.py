@@ -1,0 +1,95 @@
+"""Save and load fitted estimators with a version check.
+
+A bare pickle of a fitted model breaks silently or obscurely across library
+versions (PyOD #519). :func:`save` wraps the estimator in an envelope that
+records the versions it was saved with; :func:`load` refuses a file from an
+incompatible skvae version with a message that says what to do.
+"""
+
+import pickle
+import platform
+
+import sklearn
+import skorch
+import torch
+
+from ._version import __version__
+
+FORMAT = "skvae-estimator"
+
+
+def save(estimator, path):
+    """Save a fitted skvae estimator to ``path``.
+
+    The file holds the pickled estimator (skorch stores the torch weights
+    inside it) plus the skvae, scikit-learn, skorch, torch and Python versions.
+    A model trained on a GPU loads on a CPU-only machine (skorch maps the
+    weights to the CPU and warns).
+
+    Parameters
+    ----------
+    estimator : estimator
+        A skvae estimator, usually fitted.
+    path : str or path-like
+        Destination file.
+    """
+    envelope = {
+        "format": FORMAT,
+        "versions": _versions(),
+        "estimator": estimator,
+    }
+    with open(path, "wb") as f:
+        pickle.dump(envelope, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load(path):
+    """Load an estimator saved with :func:`save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`. Only load files you trust: like any
+        pickle, loading can run code.
+
+    Returns
+    -------
+    estimator : estimator
+        The saved estimator.
+
+    Raises
+    ------
+    ValueError
+        If the file was not written by :func:`save`, or by an skvae version
+        whose major.minor differs from the installed one.
+    """
+    with open(path, "rb") as f:
+        envelope = pickle.load(f)
+    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is not a file written by skvae.save; load plain pickles "
+            "with pickle.load, or re-save the model with skvae.save."
+        )
+    saved = envelope["versions"]["skvae"]
+    if not _compatible(saved, __version__):
+        raise ValueError(
+            f"{path} was saved with skvae {saved}, which is incompatible with "
+            f"the installed skvae {__version__} (the major.minor versions "
+            f"differ). Install skvae=={saved} to use it, or refit the model "
+            "with this version and save it again."
+        )
+    return envelope["estimator"]
+
+
+def _versions():
+    return {
+        "skvae": __version__,
+        "sklearn": sklearn.__version__,
+        "skorch": skorch.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _compatible(saved, installed):
+    """Tell whether two versions share major.minor (the fitted-state layout)."""
+    return saved.split(".")[:2] == installed.split(".")[:2]
