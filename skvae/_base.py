@@ -3,6 +3,7 @@
 This class should not be used directly; use the estimators that derive from it.
 """
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -16,17 +17,31 @@ from skorch.dataset import ValidSplit
 from ._callbacks import FiniteLossGuard, TrainingDiverged
 from ._net import VAENet
 from ._scoring import elbo_scores
-from ._validation import check_unit_interval, resolve_input_shape, split_image_shape
+from ._validation import (
+    ValidatedRows,
+    check_unit_interval,
+    resolve_input_shape,
+    split_image_shape,
+)
 from .nn import make_vae
 from .utils._sklearn import (
     Interval,
     Options,
     StrOptions,
+    check_array,
     check_is_fitted,
     validate_data,
 )
 from .utils._torch import seeded
 
+# max_epochs="auto": about AUTO_TRAINING_STEPS optimizer steps, within
+# [AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS] passes. The cap keeps small data sets
+# from being memorised: a detector's threshold comes from training scores.
+AUTO_TRAINING_STEPS = 1500
+AUTO_MIN_EPOCHS = 10
+AUTO_MAX_EPOCHS = 100
+# Arrays with more rows are validated batch by batch when scored.
+LAZY_VALIDATION_ROWS = 4096
 DEFAULT_HIDDEN_DIMS = {"conv": (32, 64, 128), "mlp": (256, 128)}
 
 
@@ -55,10 +70,11 @@ _DOCS = {
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scores always use
         the true ELBO (beta = 1).
-    max_epochs : int, default=100
+    max_epochs : int or "auto", default="auto"
         Number of passes over the training data. What counts is the number
         of optimizer steps, ``max_epochs * n_samples / batch_size``: small
-        data sets need many epochs, large ones fewer.
+        data sets need many epochs, large ones fewer. ``"auto"`` trains for
+        about 1500 steps, within 10 to 100 epochs.
     batch_size : int, default=64
         Samples per training step.
     lr : float, default=1e-3
@@ -134,10 +150,13 @@ class _BaseVAE(BaseEstimator):
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "decoder_var": [
             Interval(Real, 0, None, closed="neither"),
-            StrOptions({"learned"}),
+            StrOptions({"learned", "learned_per_feature"}),
         ],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
@@ -161,7 +180,7 @@ class _BaseVAE(BaseEstimator):
         likelihood="gaussian",
         decoder_var="learned",
         beta=1.0,
-        max_epochs=100,
+        max_epochs="auto",
         batch_size=64,
         lr=1e-3,
         early_stopping=False,
@@ -202,10 +221,12 @@ class _BaseVAE(BaseEstimator):
         uint8 input is scaled by 1/255, and the value range is checked
         against the likelihood. With ``y``, returns ``(X, y)``.
         """
+        with_y = not (isinstance(y, str) and y == "no_validation")
+        if not reset and not with_y and _is_large_array(X):
+            return self._validate_lazily(X)
         sample_shape = getattr(X, "shape", (None, None))[1:]
         X, array_image_shape = split_image_shape(X)
         is_uint8 = getattr(X, "dtype", None) == np.uint8
-        with_y = not (isinstance(y, str) and y == "no_validation")
         validated = validate_data(self, X, y, reset=reset, dtype=np.float32)
         X, y = validated if with_y else (validated, None)
         if is_uint8:
@@ -228,6 +249,28 @@ class _BaseVAE(BaseEstimator):
             check_unit_interval(X, self.likelihood)
         return (X, y) if with_y else X
 
+    def _validate_lazily(self, X):
+        """Check a large array's structure now and its values batch by batch.
+
+        The first row goes through the full validation (rank, features,
+        image shape, dtype); the returned :class:`ValidatedRows` validates
+        and converts every other slice when the scoring loop reads it, so
+        memory does not grow with the number of rows.
+        """
+        self._validate_input(X[:1], reset=False)
+        flat, _ = split_image_shape(X)
+        return ValidatedRows(flat, self._validate_rows)
+
+    def _validate_rows(self, rows):
+        """Validate a slice of a flat array whose structure was checked."""
+        is_uint8 = rows.dtype == np.uint8
+        rows = check_array(rows, dtype=np.float32)
+        if is_uint8:
+            rows = rows / np.float32(255)
+        if self.likelihood == "bernoulli":
+            check_unit_interval(rows, self.likelihood)
+        return rows
+
     # -- fitting -------------------------------------------------------------
 
     _net_class = VAENet
@@ -246,7 +289,7 @@ class _BaseVAE(BaseEstimator):
         )
         with seeded(seed, self.device):
             if not resume:
-                self.net_ = self._build_net(make_vae(**module_kwargs), seed)
+                self.net_ = self._build_net(make_vae(**module_kwargs), seed, len(X))
             self._module_kwargs_ = module_kwargs
             try:
                 self.net_.partial_fit(self._as_module_input(X), y)
@@ -293,7 +336,15 @@ class _BaseVAE(BaseEstimator):
         """Extra keyword arguments for the skorch net; subclasses extend them."""
         return {"criterion__beta": self.beta}
 
-    def _build_net(self, module, seed):
+    def _n_epochs(self, n_samples):
+        """Resolve ``max_epochs="auto"`` for a training set of ``n_samples``."""
+        if self.max_epochs != "auto":
+            return self.max_epochs
+        batches_per_epoch = math.ceil(n_samples / self.batch_size)
+        epochs = math.ceil(AUTO_TRAINING_STEPS / batches_per_epoch)
+        return min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, epochs))
+
+    def _build_net(self, module, seed, n_samples):
         train_split, callbacks = None, [("finite_loss", FiniteLossGuard())]
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
@@ -311,7 +362,7 @@ class _BaseVAE(BaseEstimator):
             module,
             **self._net_params(),
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=self._n_epochs(n_samples),
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=train_split,
@@ -401,3 +452,8 @@ class _BaseVAE(BaseEstimator):
 
 def _silent(*args, **kwargs):
     """Discard skorch's messages (the sink when ``verbose=0``)."""
+
+
+def _is_large_array(X):
+    """Whether ``X`` is a NumPy array (or memmap) worth validating lazily."""
+    return isinstance(X, np.ndarray) and X.ndim >= 2 and len(X) > LAZY_VALIDATION_ROWS

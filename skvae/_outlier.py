@@ -176,7 +176,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         likelihood="gaussian",
         decoder_var="learned",
         beta=1.0,
-        max_epochs=100,
+        max_epochs="auto",
         batch_size=64,
         lr=1e-3,
         early_stopping=False,

@@ -82,3 +82,41 @@ def check_unit_interval(X, likelihood):
             "sklearn.preprocessing.MinMaxScaler, or divide 8-bit pixels by 255) "
             "or use likelihood='gaussian'."
         )
+
+
+class ValidatedRows:
+    """Rows of a large array, validated and converted one slice at a time.
+
+    Scoring a ``numpy.memmap`` of images must not materialise a float32 copy
+    of all of it. The scoring loop reads slices (``rows[i:j]``), and each
+    slice is validated and converted by ``validate_rows`` only then; so a
+    non-finite value is reported when its batch is reached. ``np.asarray``
+    still gives the whole validated array where a caller needs it.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The raw rows (any dtype ``validate_rows`` accepts).
+    validate_rows : callable
+        Maps a slice of ``X`` to validated float32 rows.
+    """
+
+    def __init__(self, X, validate_rows):
+        self.X = X
+        self.validate_rows = validate_rows
+
+    def __len__(self):
+        return len(self.X)
+
+    @property
+    def shape(self):
+        return self.X.shape
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            raise TypeError("ValidatedRows supports slices only.")
+        return self.validate_rows(self.X[index])
+
+    def __array__(self, dtype=None, copy=None):
+        rows = self.validate_rows(self.X)
+        return rows if dtype is None else rows.astype(dtype)

@@ -166,3 +166,54 @@ def test_gpu_saved_model_loads_on_cpu(tmp_path, fitted_conv_detector, digits):
         loaded = pickle.loads(blob)
     assert torch.device(loaded.net_.device).type == "cpu"
     np.testing.assert_array_equal(loaded.score_samples(images[:20]), expected)
+
+
+# -- streaming large inputs -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def uint8_memmap(tmp_path_factory, digits):
+    images, _ = digits
+    n = 5000  # above LAZY_VALIDATION_ROWS: validated batch by batch
+    path = tmp_path_factory.mktemp("memmap") / "images.u8"
+    rows = np.resize(np.round(images * 255).astype(np.uint8), (n, 8, 8))
+    memmap = np.memmap(path, dtype=np.uint8, mode="w+", shape=(n, 8, 8))
+    memmap[:] = rows
+    memmap.flush()
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(n, 8, 8))
+
+
+def test_memmap_scores_equal_in_memory_scores(uint8_memmap, fitted_conv_detector):
+    in_memory = np.asarray(uint8_memmap)[:4096]  # below the lazy threshold
+    lazy = fitted_conv_detector.score_samples(uint8_memmap)
+    np.testing.assert_array_equal(
+        lazy[:4096], fitted_conv_detector.score_samples(in_memory)
+    )
+
+
+def test_large_arrays_are_validated_slice_by_slice(monkeypatch, fitted_conv_detector):
+    from skvae import _base
+
+    seen = []
+    validate_rows = _base._BaseVAE._validate_rows
+
+    def spy(self, rows):
+        seen.append(len(rows))
+        return validate_rows(self, rows)
+
+    monkeypatch.setattr(_base._BaseVAE, "_validate_rows", spy)
+    X = np.random.RandomState(0).rand(5000, 64).astype(np.float32)
+    fitted_conv_detector.score_samples(X)
+    assert max(seen) <= 256 and sum(seen) == 5000
+
+
+def test_non_finite_value_deep_in_a_large_array_raises(fitted_conv_detector):
+    X = np.random.RandomState(0).rand(5000, 64).astype(np.float32)
+    X[4900, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fitted_conv_detector.score_samples(X)
+
+
+def test_large_array_structure_is_checked_up_front(fitted_conv_detector):
+    with pytest.raises(ValueError, match="expecting 64"):
+        fitted_conv_detector.score_samples(np.zeros((5000, 10)))
