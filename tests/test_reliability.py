@@ -217,3 +217,50 @@ def test_non_finite_value_deep_in_a_large_array_raises(fitted_conv_detector):
 def test_large_array_structure_is_checked_up_front(fitted_conv_detector):
     with pytest.raises(ValueError, match="expecting 64"):
         fitted_conv_detector.score_samples(np.zeros((5000, 10)))
+
+
+# -- reproducibility across processes and interruption ----------------------
+
+FIT_IN_SUBPROCESS = """
+import numpy as np
+from skvae import VAEOutlierDetector
+X = np.random.RandomState(1).normal(size=(200, 5)).astype(np.float32)
+det = VAEOutlierDetector(hidden_dims=(16,), latent_dim=2, max_epochs=5,
+                         batch_size=32, random_state=7).fit(X)
+np.save({path!r}, det.score_samples(X))
+"""
+
+
+def test_same_random_state_same_scores_across_processes(tmp_path):
+    import subprocess
+    import sys
+
+    paths = [tmp_path / f"scores{i}.npy" for i in range(2)]
+    for path in paths:
+        code = FIT_IN_SUBPROCESS.format(path=str(path))
+        subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_array_equal(np.load(paths[0]), np.load(paths[1]))
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outliers):
+    """Ctrl-C stops training (skorch catches it); fit then completes normally."""
+    from skorch.callbacks import Callback
+
+    class InterruptAtEpoch3(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 3:
+                raise KeyboardInterrupt
+
+    build_net = VAEOutlierDetector._build_net
+
+    def build_with_interrupt(self, module, seed, n_samples):
+        net = build_net(self, module, seed, n_samples)
+        net.callbacks.append(InterruptAtEpoch3())
+        return net
+
+    monkeypatch.setattr(VAEOutlierDetector, "_build_net", build_with_interrupt)
+    X_train, X_test = blobs_with_outliers
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 50}).fit(X_train)
+    assert len(det.history_) == 3
+    assert np.isfinite(det.offset_)
+    assert np.all(np.isfinite(det.score_samples(X_test)))
