@@ -154,13 +154,25 @@ class SemiSupervisedLoader(torch.utils.data.DataLoader):
         Shuffle the rows of plain batches (mixed batches are always shuffled).
     labeled_fraction : float, default=0.0
         Minimum share of labeled rows in each batch.
+    augment : bool, default=False
+        Randomly shift image batches by up to two pixels and mirror half of
+        them left to right (see :func:`shift_flip`); only for 4-D image
+        input.
     **kwargs
         Passed to ``DataLoader``.
     """
 
     def __init__(
-        self, dataset, batch_size=1, shuffle=False, labeled_fraction=0.0, **kwargs
+        self,
+        dataset,
+        batch_size=1,
+        shuffle=False,
+        labeled_fraction=0.0,
+        augment=False,
+        **kwargs,
     ):
+        if augment:
+            kwargs["collate_fn"] = _AugmentedCollate(kwargs.get("collate_fn"))
         y = _dataset_targets(dataset)
         n_labeled = 0
         if y is not None and 0 < int((y >= 0).sum()) < len(y):
@@ -183,3 +195,42 @@ def _dataset_targets(dataset):
         return None if y is None else y[torch.as_tensor(dataset.indices)]
     y = getattr(dataset, "y", None)
     return None if y is None else torch.as_tensor(y)
+
+
+def shift_flip(x, max_shift=2):
+    """Shift each image by up to ``max_shift`` pixels and mirror half of them.
+
+    Parameters
+    ----------
+    x : tensor of shape (n, C, H, W)
+        Images; the borders uncovered by a shift are zero.
+    max_shift : int, default=2
+        Largest shift along each axis, in pixels.
+
+    Returns
+    -------
+    x_aug : tensor of shape (n, C, H, W)
+        The augmented images (a new tensor).
+    """
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2)).tolist()
+    out = torch.stack(
+        [p[:, i : i + h, j : j + w] for p, (i, j) in zip(padded, offsets, strict=True)]
+    )
+    flip = torch.rand(n) < 0.5
+    out[flip] = out[flip].flip(-1)
+    return out
+
+
+class _AugmentedCollate:
+    """Collate with ``collate_fn``, then apply :func:`shift_flip` to image inputs."""
+
+    def __init__(self, collate_fn=None):
+        self.collate_fn = collate_fn or torch.utils.data.default_collate
+
+    def __call__(self, batch):
+        x, y = self.collate_fn(batch)
+        if x.dim() == 4:
+            x = shift_flip(x)
+        return x, y

@@ -1,0 +1,164 @@
+"""VAETransformer against PCA on Fashion-MNIST (issue 3).
+
+For each latent size k, fit ``PCA(k)`` and ``VAETransformer(latent_dim=k)`` on
+the Fashion-MNIST training images and report, on the 10,000 test images:
+
+- the reconstruction MSE per pixel, in [0, 1] pixel units:
+  ``inverse_transform(transform(X_test))`` against ``X_test / 255``;
+- the accuracy of ``KNeighborsClassifier(5)`` fit on the training codes and
+  scored on the test codes;
+- the fit time in seconds.
+
+The table is printed as markdown and written, with the raw numbers as JSON,
+to the output files. Example::
+
+    python benchmarks/transformer_vs_pca.py --latent-dims 2 16 --max-epochs 3 \\
+        --batch-size 128 --out benchmarks/results/transformer_vs_pca.md
+"""
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import skorch
+import torch
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier
+
+import skvae
+from skvae import VAETransformer
+from skvae.datasets import load_fashion_mnist
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latent-dims", type=int, nargs="+", default=[2, 16])
+    parser.add_argument("--max-epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--n-train", type=int, default=None, help="training subset (default: all)"
+    )
+    parser.add_argument(
+        "--n-test", type=int, default=None, help="test subset (default: all)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument(
+        "--out", default="benchmarks/results/transformer_vs_pca.md", type=Path
+    )
+    parser.add_argument("--verbose", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def load(args):
+    X_train, y_train = load_fashion_mnist(
+        args.data_home, subset="train", return_X_y=True
+    )
+    X_test, y_test = load_fashion_mnist(args.data_home, subset="test", return_X_y=True)
+    rng = np.random.RandomState(args.random_state)
+    if args.n_train is not None and args.n_train < len(X_train):
+        idx = rng.choice(len(X_train), args.n_train, replace=False)
+        X_train, y_train = X_train[idx], y_train[idx]
+    if args.n_test is not None and args.n_test < len(X_test):
+        idx = rng.choice(len(X_test), args.n_test, replace=False)
+        X_test, y_test = X_test[idx], y_test[idx]
+    return X_train, y_train, X_test, y_test
+
+
+def evaluate(name, k, model, X_fit, X_train, y_train, X_test, y_test):
+    """Fit ``model`` on ``X_fit``; return a dict of the measured quality."""
+    start = time.perf_counter()
+    model.fit(X_fit)
+    fit_seconds = time.perf_counter() - start
+    Z_train = model.transform(X_fit)
+    Z_test = model.transform(X_test if X_fit.dtype == np.uint8 else X_test / 255.0)
+    X_rec = np.asarray(model.inverse_transform(Z_test), dtype=np.float64)
+    mse = float(np.mean((X_rec.reshape(len(X_test), -1) - X_test / 255.0) ** 2))
+    knn = KNeighborsClassifier(5).fit(Z_train, y_train)
+    row = {
+        "method": name,
+        "k": k,
+        "test_mse_per_pixel": mse,
+        "knn5_accuracy": float(knn.score(Z_test, y_test)),
+        "fit_seconds": fit_seconds,
+    }
+    if hasattr(model, "decoder_var_"):
+        row["decoder_var"] = model.decoder_var_
+        row["final_train_loss"] = float(model.history_[-1, "train_loss"])
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def markdown(rows):
+    lines = [
+        "| method | k | test MSE / pixel | 5-NN accuracy | fit seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['k']} | {r['test_mse_per_pixel']:.4f} "
+            f"| {r['knn5_accuracy']:.3f} | {r['fit_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def environment(args):
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "skorch": skorch.__version__,
+        "sklearn": sklearn.__version__,
+        "skvae": skvae.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    X_train, y_train, X_test, y_test = load(args)
+    X_train_float = X_train / np.float32(255)
+    print(f"train {X_train.shape}, test {X_test.shape}", flush=True)
+    wall = time.perf_counter()
+    rows = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for k in args.latent_dims:
+        pca = PCA(k, random_state=args.random_state)
+        rows.append(
+            evaluate("PCA", k, pca, X_train_float, X_train, y_train, X_test, y_test)
+        )
+        vae = VAETransformer(
+            latent_dim=k,
+            max_epochs=args.max_epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            random_state=args.random_state,
+            verbose=args.verbose,
+        )
+        rows.append(
+            evaluate(
+                "VAETransformer", k, vae, X_train, X_train, y_train, X_test, y_test
+            )
+        )
+        # Write after every k so a long run leaves partial results.
+        report = {
+            "rows": rows,
+            "wall_seconds": time.perf_counter() - wall,
+            "environment": environment(args),
+        }
+        args.out.write_text(markdown(rows) + "\n")
+        args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(rows))
+    print(f"wall time {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
