@@ -58,6 +58,12 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         needed) and the rest with unlabeled ones, and an epoch is one pass
         over the unlabeled samples; otherwise batches are plain shuffles.
         ``0`` always uses plain shuffles. Ignored when ``head_mode="frozen"``.
+    augment : bool, default=False
+        Joint mode on images only: shift each training image by up to two
+        pixels and mirror half of them left to right, anew every batch. Use
+        it only where a mirrored image keeps its class (clothes, natural
+        images; not digits or text). Ignored for tabular input and when
+        ``head_mode="frozen"``.
 
     Attributes
     ----------
@@ -96,6 +102,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         "head_mode": [StrOptions({"joint", "frozen"})],
         "classifier_weight": [Interval(Real, 0, None, closed="left")],
         "labeled_fraction": [Interval(Real, 0, 1, closed="left")],
+        "augment": ["boolean"],
     }
 
     def __init__(
@@ -123,6 +130,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         head_mode="joint",
         classifier_weight=1.0,
         labeled_fraction=0.25,
+        augment=False,
     ):
         super().__init__(
             latent_dim,
@@ -148,6 +156,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         self.head_mode = head_mode
         self.classifier_weight = classifier_weight
         self.labeled_fraction = labeled_fraction
+        self.augment = augment
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -217,6 +226,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
             "criterion__n_features": self.n_features_in_,
             "iterator_train": SemiSupervisedLoader,
             "iterator_train__labeled_fraction": self.labeled_fraction,
+            "iterator_train__augment": self.augment and self.head_mode == "joint",
         }
 
     def _fit_head(self, X, y, n_samples):
