@@ -38,7 +38,7 @@ from .utils._torch import seeded
 # [AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS] passes. The cap keeps small data sets
 # from being memorised: a detector's threshold comes from training scores.
 AUTO_TRAINING_STEPS = 1500
-AUTO_MIN_EPOCHS = 10
+AUTO_MIN_EPOCHS = 2
 AUTO_MAX_EPOCHS = 100
 # Arrays with more rows are validated batch by batch when scored.
 LAZY_VALIDATION_ROWS = 4096
@@ -63,10 +63,13 @@ _DOCS = {
         Odd kernel size of the convolutions.
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         Decoder distribution p(x|z). ``"bernoulli"`` needs values in [0, 1].
-    decoder_var : float or "learned", default="learned"
+    decoder_var : float, "learned" or "learned_per_feature", default="learned"
         Variance of the Gaussian likelihood. ``"learned"`` learns one shared
         variance with the network (Dai & Wipf 2019), which sets the balance
         between reconstruction and KL from the data.
+        ``"learned_per_feature"`` learns one variance per feature (pixel),
+        floored at 1e-3, so precisely reconstructed features weigh more;
+        ``decoder_var_`` is then an array of the input's shape.
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scores always use
         the true ELBO (beta = 1).
@@ -74,7 +77,7 @@ _DOCS = {
         Number of passes over the training data. What counts is the number
         of optimizer steps, ``max_epochs * n_samples / batch_size``: small
         data sets need many epochs, large ones fewer. ``"auto"`` trains for
-        about 1500 steps, within 10 to 100 epochs.
+        about 1500 steps, within 2 to 100 epochs.
     batch_size : int, default=64
         Samples per training step.
     lr : float, default=1e-3
@@ -110,9 +113,11 @@ _DOCS = {
         convolutional architecture, ``(n_features,)`` for the dense one.
     history_ : skorch.history.History
         Per-epoch training record (losses, durations) of the skorch net.
-    decoder_var_ : float or None
+    decoder_var_ : float, ndarray or None
         Variance of the fitted Gaussian likelihood (the learned one with
-        ``decoder_var="learned"``); ``None`` for the Bernoulli likelihood.
+        ``decoder_var="learned"``; an array of the input's shape with
+        ``decoder_var="learned_per_feature"``); ``None`` for the Bernoulli
+        likelihood.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)

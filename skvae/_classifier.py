@@ -116,7 +116,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         likelihood="gaussian",
         decoder_var="learned",
         beta=1.0,
-        max_epochs=100,
+        max_epochs="auto",
         batch_size=64,
         lr=1e-3,
         early_stopping=False,
@@ -236,14 +236,14 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         ``n_samples`` rows: with few labels, ``max_epochs`` passes over them
         would be only a few steps.
         """
-        vae_steps = self.max_epochs * math.ceil(n_samples / self.batch_size)
+        vae_steps = self._n_epochs(n_samples) * math.ceil(n_samples / self.batch_size)
         head_epochs = math.ceil(vae_steps / math.ceil(len(X) / self.batch_size))
         head_net = NeuralNetClassifier(
             self.net_.module_.head,
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
             lr=self.lr,
-            max_epochs=max(self.max_epochs, head_epochs),
+            max_epochs=max(self._n_epochs(n_samples), head_epochs),
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
