@@ -73,6 +73,7 @@ def plot_roc_curves(records, path, class_names=None):
                 r["fpr"],
                 r["tpr"],
                 color=colors(i % 10),
+                linestyle="-" if i < 10 else "--",  # tab10 repeats after 10
                 lw=1.2,
                 label=f"{method} ({100 * r['roc_auc']:.1f})",
             )
