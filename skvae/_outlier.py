@@ -7,11 +7,13 @@ from sklearn.base import OutlierMixin
 
 from ._base import _BaseVAE, fill_doc
 from ._scoring import (
+    elbo_and_latent_means,
     iwae_scores,
     latent_gaussian,
     latent_mahalanobis_scores,
     latent_means,
     latent_noise,
+    mahalanobis_scores,
     reconstruction_probability_scores,
     reconstruction_scores,
 )
@@ -25,6 +27,7 @@ SCORE_TYPES = (
     "reconstruction",
     "reconstruction_probability",
     "latent_mahalanobis",
+    "elbo_mahalanobis",
 )
 
 
@@ -32,10 +35,12 @@ SCORE_TYPES = (
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
-    The VAE learns the distribution of the training data; by default a
-    sample's evidence lower bound (ELBO) on log p(x) is its score: typical
-    samples get a high ELBO, anomalies a low one. ``score_type`` picks
-    another score of the same model. Images (square inputs, image arrays or an
+    The VAE learns the distribution of the training data. By default a
+    sample's score combines its evidence lower bound (ELBO) on log p(x) with
+    how close its latent code lies to the training codes (Mahalanobis
+    distance), each standardised by its training scores: typical samples
+    score high, anomalies low. ``score_type`` picks another score of the
+    same model, e.g. the ELBO alone. Images (square inputs, image arrays or an
     explicit ``image_shape``) get a convolutional VAE; other inputs a fully
     connected one.
 
@@ -57,7 +62,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
           as outliers.
 
     score_type : {"elbo", "iwae", "reconstruction", \
-            "reconstruction_probability", "latent_mahalanobis"}, default="elbo"
+            "reconstruction_probability", "latent_mahalanobis", \
+            "elbo_mahalanobis"}, default="elbo_mahalanobis"
         The anomaly score returned by ``score_samples``; higher is more
         normal for all of them (see Notes).
 
@@ -69,6 +75,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
           ``n_samples`` posterior draws (An & Cho 2015), in nats.
         - ``"latent_mahalanobis"``: minus the Mahalanobis distance of the
           posterior mean to the training codes.
+        - ``"elbo_mahalanobis"``: the sum of ``"elbo"`` and
+          ``"latent_mahalanobis"``, each standardised by the mean and
+          standard deviation of its training scores.
 
     n_samples : int, default=16
         Number of posterior draws of the Monte-Carlo scores (``"iwae"`` and
@@ -117,6 +126,13 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     - ``"latent_mahalanobis"``: ``-sqrt((mu - m)^T C^-1 (mu - m))`` with
       ``m = latent_mean_`` and ``C = latent_covariance_``: how far the code
       lies from the training codes, whatever the reconstruction.
+    - ``"elbo_mahalanobis"``: ``(e - m_e) / s_e + (d - m_d) / s_d`` with
+      ``e`` the ``"elbo"`` score, ``d`` the ``"latent_mahalanobis"`` score
+      and ``m``, ``s`` the mean and standard deviation of each over the
+      training data (fixed at fit). A sample is unusual if it is poorly
+      explained by the model or its code lies off the training codes; the
+      standardisation puts the two on one scale without using the other
+      samples being scored.
 
     All scores are deterministic, and a sample's score does not depend on
     the other samples it is scored with. The Monte-Carlo scores draw
@@ -188,7 +204,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         verbose=0,
         warm_start=False,
         contamination="auto",
-        score_type="elbo",
+        score_type="elbo_mahalanobis",
         n_samples=16,
     ):
         super().__init__(
@@ -241,6 +257,16 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         self.latent_mean_, self.latent_covariance_ = latent_gaussian(
             self._map_module(latent_means, X)
         )
+        # Training statistics of the components of "elbo_mahalanobis", kept
+        # whatever score_type is, so that set_params(score_type=...) after
+        # fit works for every score type.
+        self._standardization = {}
+        for name, train_scores in self._combined_parts(X).items():
+            std = float(np.std(train_scores))
+            self._standardization[name] = (
+                float(np.mean(train_scores)),
+                std if std > 0 else 1.0,
+            )
         self.offset_ = self._threshold(self._score_samples(X))
         return self
 
@@ -270,11 +296,31 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
 
     def _score_samples(self, X):
         """Private version of score_samples without input validation."""
-        if self.score_type == "elbo":
+        if self.score_type == "elbo_mahalanobis":
+            total = np.zeros(len(X))
+            for name, scores in self._combined_parts(X).items():
+                mean, std = self._standardization[name]
+                total += (scores - mean) / std
+            return total
+        return self._single_score(self.score_type, X)
+
+    def _combined_parts(self, X):
+        """Compute the components of ``"elbo_mahalanobis"`` in one pass."""
+        both = self._map_module(elbo_and_latent_means, X)
+        return {
+            "elbo": both[:, 0],
+            "latent_mahalanobis": mahalanobis_scores(
+                both[:, 1:], self.latent_mean_, self.latent_covariance_
+            ),
+        }
+
+    def _single_score(self, score_type, X):
+        """Compute the single score ``score_type`` of validated rows ``X``."""
+        if score_type == "elbo":
             return self._module_scores(X)
-        if self.score_type == "reconstruction":
+        if score_type == "reconstruction":
             return self._map_module(reconstruction_scores, X)
-        if self.score_type == "latent_mahalanobis":
+        if score_type == "latent_mahalanobis":
             return self._map_module(
                 latent_mahalanobis_scores,
                 X,
@@ -284,7 +330,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         scoring_fn = {
             "iwae": iwae_scores,
             "reconstruction_probability": reconstruction_probability_scores,
-        }[self.score_type]
+        }[score_type]
         noise = latent_noise(self.n_samples, self.latent_dim, self._noise_seed)
         return self._map_module(scoring_fn, X, noise=noise)
 

@@ -99,6 +99,23 @@ def elbo_scores(module, X, **kwargs):
     return map_batches(batch_elbo, module, X, **kwargs)
 
 
+def elbo_and_latent_means(module, X, **kwargs):
+    """Per-sample ELBO and posterior mean from one forward pass.
+
+    Returns an array of shape ``(n_samples, 1 + latent_dim)``: column 0 is
+    :func:`elbo_scores`, the rest :func:`latent_means`. One pass over ``X``
+    serves scores that need both. Keyword arguments go to
+    :func:`map_batches`.
+    """
+
+    def batch_elbo_and_mu(module, x):
+        output = module(x)
+        log_px_kl = module.elbo_terms(x, output)
+        return torch.cat([elbo(*log_px_kl)[:, None], output[1]], dim=1)
+
+    return map_batches(batch_elbo_and_mu, module, X, **kwargs)
+
+
 def latent_means(module, X, **kwargs):
     """Posterior means ``mu`` of q(z|x), shape ``(n_samples, latent_dim)``.
 
@@ -308,8 +325,17 @@ def latent_mahalanobis_scores(module, X, *, mean, covariance, **kwargs):
     scores : ndarray of shape (n_samples,)
         Minus the Mahalanobis distance of each sample's code.
     """
+    return mahalanobis_scores(latent_means(module, X, **kwargs), mean, covariance)
+
+
+def mahalanobis_scores(Z, mean, covariance):
+    """Minus the Mahalanobis distance of each row of ``Z`` to ``mean``.
+
+    The computation behind :func:`latent_mahalanobis_scores`, for codes
+    already computed; each distance depends on its own row alone.
+    """
     precision = np.linalg.inv(np.asarray(covariance, dtype=np.float64))
-    centred = latent_means(module, X, **kwargs) - mean
+    centred = np.asarray(Z, dtype=np.float64) - mean
     # einsum without ``optimize`` loops in C instead of calling BLAS, whose
     # kernels can round a row differently depending on its position in the
     # matrix; this way each distance depends on its own row alone.

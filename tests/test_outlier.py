@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import VAEOutlierDetector
+from skvae._scoring import elbo_scores
 
 from .conftest import TINY_CONV, TINY_MLP
 
@@ -39,7 +40,11 @@ def test_decision_function_is_shifted_score(fitted_conv_detector, digits_one_cla
     np.testing.assert_array_equal(
         det.predict(X_test), np.where(scores < det.offset_, -1, 1)
     )
-    assert det.score(X_test) == pytest.approx(np.mean(scores))
+    # score() is the mean ELBO whatever score_type (the default combines the
+    # ELBO with the latent Mahalanobis distance).
+    rows = np.asarray(X_test, dtype=np.float32).reshape(len(X_test), -1)
+    elbo = elbo_scores(det.net_.module_, rows, input_shape=det.input_shape_)
+    assert det.score(X_test) == pytest.approx(np.mean(elbo))
 
 
 @pytest.mark.parametrize("contamination", [0.05, 0.2])
@@ -222,6 +227,22 @@ def test_learned_variance_shrinks_below_data_variance(
     X_train, _, _ = digits_one_class
     learned = fitted_conv_detector.net_.module_.likelihood.variance
     assert 0 < learned < np.var(X_train)
+
+
+@pytest.mark.parametrize("params", [TINY_CONV, TINY_MLP])
+def test_per_feature_variance_detector(params, digits_one_class, blobs_with_outliers):
+    """decoder_var="learned_per_feature" learns one variance per input feature."""
+    if params is TINY_CONV:
+        X_train, X_test, is_inlier = digits_one_class
+    else:
+        X_train, X_test = blobs_with_outliers
+        is_inlier = np.r_[np.ones(len(X_test) - 4), np.zeros(4)]
+    det = VAEOutlierDetector(
+        **params, decoder_var="learned_per_feature", random_state=0
+    ).fit(X_train)
+    assert det.decoder_var_.shape == det.input_shape_
+    assert np.all(det.decoder_var_ >= 1e-3)
+    assert roc_auc_score(is_inlier, det.score_samples(X_test)) > 0.9
 
 
 def test_unfitted_detector_raises():

@@ -4,6 +4,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -11,6 +12,7 @@ from skvae import VAEOutlierDetector
 from skvae._outlier import SCORE_TYPES
 from skvae._scoring import (
     bits_per_dim,
+    elbo_and_latent_means,
     elbo_scores,
     iwae_scores,
     latent_gaussian,
@@ -88,11 +90,18 @@ def test_scores_are_deterministic_and_batch_independent(module_and_data):
     rows = [17, 3, 39, 4]
     subset = _all_scores(module, X[rows], kwargs, noise)
     small_batches = _all_scores(module, X, {**kwargs, "batch_size": 7}, noise)
-    for name in SCORE_TYPES:
+    for name in full:
         np.testing.assert_array_equal(again[name], full[name], err_msg=name)
         if name != "latent_mahalanobis":  # its statistics come from X itself
             np.testing.assert_array_equal(subset[name], full[name][rows], name)
         np.testing.assert_allclose(small_batches[name], full[name], rtol=1e-5)
+
+
+def test_elbo_and_latent_means_match_separate_passes(module_and_data):
+    module, X, kwargs = module_and_data
+    both = elbo_and_latent_means(module, X, **kwargs)
+    np.testing.assert_array_equal(both[:, 0], elbo_scores(module, X, **kwargs))
+    np.testing.assert_array_equal(both[:, 1:], latent_means(module, X, **kwargs))
 
 
 def test_latent_mahalanobis_is_batch_independent(module_and_data):
@@ -343,6 +352,31 @@ def test_score_types_share_the_trained_model(blob_detectors, blobs_with_outliers
         np.testing.assert_array_equal(
             det.latent_mean_, blob_detectors["elbo"].latent_mean_
         )
+
+
+def test_elbo_mahalanobis_is_sum_of_standardised_components(
+    blob_detectors, blobs_with_outliers
+):
+    """Each component is standardised by its own training mean and std."""
+    X_train, X_test = blobs_with_outliers
+    det = blob_detectors["elbo_mahalanobis"]
+    expected = np.zeros(len(X_test))
+    for name in ("elbo", "latent_mahalanobis"):
+        other = blob_detectors[name]
+        train, test = other.score_samples(X_train), other.score_samples(X_test)
+        expected += (test - train.mean()) / train.std()
+    np.testing.assert_allclose(det.score_samples(X_test), expected, rtol=1e-10)
+
+
+def test_score_type_can_change_after_fit(blob_detectors, blobs_with_outliers):
+    """The combined score's statistics are kept whatever score_type was fitted."""
+    _, X_test = blobs_with_outliers
+    det = clone(blob_detectors["elbo"]).fit(blobs_with_outliers[0])
+    det.set_params(score_type="elbo_mahalanobis")
+    np.testing.assert_array_equal(
+        det.score_samples(X_test),
+        blob_detectors["elbo_mahalanobis"].score_samples(X_test),
+    )
 
 
 def test_latent_statistics_describe_training_codes(blob_detectors, blobs_with_outliers):

@@ -40,7 +40,7 @@ def make_vae(
         If given, build a :class:`SemiSupervisedVAE` with a classifier head
         for that many classes.
     """
-    lik = make_likelihood(likelihood, decoder_var)
+    lik = make_likelihood(likelihood, decoder_var, input_shape)
     if len(input_shape) == 3:
         encoder = ConvEncoder(input_shape, latent_dim, hidden_dims, kernel_size)
         decoder = ConvDecoder(

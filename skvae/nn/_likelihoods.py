@@ -12,13 +12,19 @@ def _sum_per_sample(values):
 
 
 class GaussianLikelihood(nn.Module):
-    """Gaussian p(x|z) with mean from the decoder and one shared variance.
+    """Gaussian p(x|z) with mean from the decoder and a fixed or learned variance.
 
     The variance is either fixed, or learned: set at every training step to
     its maximum-likelihood value given the reconstructions, the batch's mean
     squared error (the "optimal sigma" of Rybkin et al. 2021, the closed-form
     optimum of the shared variance that Dai & Wipf 2019 learn by gradient
     descent). A running average of it is the variance used in eval mode.
+
+    With ``var_shape`` set to the shape of one sample, every feature (pixel)
+    gets its own learned variance, the batch's mean squared error of that
+    feature: features the model reconstructs precisely then weigh more in
+    the log-likelihood, as standardising the input does for a plain
+    autoencoder.
 
     Parameters
     ----------
@@ -29,21 +35,30 @@ class GaussianLikelihood(nn.Module):
     momentum : float, default=0.1
         Weight of the newest batch in the running average of the learned
         variance (in log space).
+    var_shape : tuple of int, default=()
+        Shape of the variance: ``()`` for one shared variance, the shape of
+        one sample for one variance per feature.
+    min_var : float, default=1e-6
+        Floor of the learned variance(s).
     """
 
     n_outputs = 1
-    min_var = 1e-6
 
-    def __init__(self, var=1.0, learn_var=False, momentum=0.1):
+    def __init__(
+        self, var=1.0, learn_var=False, momentum=0.1, var_shape=(), min_var=1e-6
+    ):
         super().__init__()
         self.learn_var = learn_var
         self.momentum = momentum
-        self.register_buffer("log_var", torch.tensor(math.log(var)))
+        self.min_var = min_var
+        self.register_buffer("log_var", torch.full(tuple(var_shape), math.log(var)))
 
     @property
     def variance(self):
-        """The variance used in eval mode, as a Python float."""
-        return float(self.log_var.exp())
+        """The variance used in eval mode: a Python float, or an array per feature."""
+        if self.log_var.ndim == 0:
+            return float(self.log_var.exp())
+        return self.log_var.exp().cpu().numpy()
 
     def log_prob(self, x, params):
         """Per-sample log p(x|z), summed over features, shape ``(n,)``."""
@@ -52,12 +67,17 @@ class GaussianLikelihood(nn.Module):
         if self.learn_var and self.training:
             # The optimum variance given the reconstructions; its gradient
             # would cancel out, so it is detached.
-            log_var = squared_error.detach().mean().clamp_min(self.min_var).log()
+            if log_var.ndim == 0:
+                batch_var = squared_error.detach().mean()
+            else:
+                batch_var = squared_error.detach().mean(dim=0)
+            log_var = batch_var.clamp_min(self.min_var).log()
             with torch.no_grad():
                 self.log_var.lerp_(log_var, self.momentum)
-        per_sample = _sum_per_sample(squared_error) * torch.exp(-log_var)
+        per_sample = _sum_per_sample(squared_error * torch.exp(-log_var))
+        log_det = log_var.expand_as(x[0]).sum()
         n_features = x[0].numel()
-        return -0.5 * (per_sample + n_features * (log_var + math.log(2 * math.pi)))
+        return -0.5 * (per_sample + log_det + n_features * math.log(2 * math.pi))
 
     def mean(self, params):
         """Return the expected value of x given the decoder output."""
@@ -79,18 +99,33 @@ class BernoulliLikelihood(nn.Module):
         return torch.sigmoid(params)
 
 
-def make_likelihood(name, var=1.0):
+# Floor of the per-feature variances: a pixel that is (nearly) constant in
+# the training data would otherwise get a variance of ~0 and dominate every
+# score.
+PER_FEATURE_MIN_VAR = 1e-3
+
+
+def make_likelihood(name, var=1.0, input_shape=None):
     """Build the likelihood named ``name``.
 
     Parameters
     ----------
     name : {"gaussian", "bernoulli"}
         The decoder distribution.
-    var : float or "learned", default=1.0
-        Variance of the Gaussian; ``"learned"`` learns it from the data.
+    var : float, "learned" or "learned_per_feature", default=1.0
+        Variance of the Gaussian; ``"learned"`` learns one shared variance
+        from the data, ``"learned_per_feature"`` one per feature.
+    input_shape : tuple of int, default=None
+        Shape of one sample; needed for ``"learned_per_feature"``.
     """
     if name == "bernoulli":
         return BernoulliLikelihood()
     if var == "learned":
         return GaussianLikelihood(1.0, learn_var=True)
+    if var == "learned_per_feature":
+        if input_shape is None:
+            raise ValueError("decoder_var='learned_per_feature' needs input_shape.")
+        return GaussianLikelihood(
+            1.0, learn_var=True, var_shape=input_shape, min_var=PER_FEATURE_MIN_VAR
+        )
     return GaussianLikelihood(var)

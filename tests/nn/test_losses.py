@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
@@ -11,6 +12,7 @@ from skvae.nn import (
     elbo,
     kl_standard_normal,
 )
+from skvae.nn._likelihoods import PER_FEATURE_MIN_VAR, make_likelihood
 
 
 def test_kl_matches_torch_distributions():
@@ -69,3 +71,43 @@ def test_negative_elbo_is_mean_of_per_sample_bound(beta):
     loss = NegativeELBO(beta)(log_px, kl)
     assert loss.item() == pytest.approx(-torch.mean(elbo(log_px, kl, beta)).item())
     assert loss.item() == pytest.approx((3 + beta + 5 + 2 * beta) / 2)
+
+
+def test_per_feature_variance_is_each_features_batch_mse():
+    lik = GaussianLikelihood(
+        1.0, learn_var=True, momentum=1.0, var_shape=(1, 2, 3), min_var=1e-8
+    ).train()
+    x, mean = torch.rand(8, 1, 2, 3), torch.rand(8, 1, 2, 3)
+    var = ((x - mean) ** 2).mean(dim=0)
+    expected = Normal(mean, var.sqrt()).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(lik.log_prob(x, mean), expected)
+    np.testing.assert_allclose(lik.variance, var.numpy(), rtol=1e-5)
+
+
+def test_per_feature_variance_has_a_floor_and_is_frozen_in_eval():
+    lik = GaussianLikelihood(
+        1.0, learn_var=True, momentum=1.0, var_shape=(3,), min_var=1e-3
+    ).train()
+    x = torch.zeros(4, 3)
+    lik.log_prob(x, torch.tensor([0.0, 0.0, 0.5]).expand(4, 3))
+    np.testing.assert_allclose(lik.variance, [1e-3, 1e-3, 0.25], rtol=1e-5)
+    lik.eval()
+    lik.log_prob(x, torch.ones(4, 3))
+    np.testing.assert_allclose(lik.variance, [1e-3, 1e-3, 0.25], rtol=1e-5)
+
+
+def test_per_feature_variance_weighs_precise_features_more():
+    """An error on a precisely reconstructed feature costs more log-likelihood."""
+    lik = GaussianLikelihood(1.0, var_shape=(2,))
+    lik.log_var.copy_(torch.log(torch.tensor([0.01, 1.0])))
+    x = torch.zeros(2, 2)
+    log_px = lik.log_prob(x, torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
+    assert log_px[0] < log_px[1]
+
+
+def test_make_likelihood_per_feature():
+    lik = make_likelihood("gaussian", "learned_per_feature", (1, 4, 4))
+    assert lik.learn_var and lik.log_var.shape == (1, 4, 4)
+    assert lik.min_var == PER_FEATURE_MIN_VAR
+    with pytest.raises(ValueError, match="input_shape"):
+        make_likelihood("gaussian", "learned_per_feature")
