@@ -1,0 +1,172 @@
+"""Training and scoring speed: skvae against a hand-written PyTorch loop.
+
+In one run on one machine, the same conv VAE module (the default
+architecture of VAEOutlierDetector), data, batch size, epochs and optimizer
+are trained (a) through ``VAEOutlierDetector.fit`` and (b) through a minimal
+hand-written loop, then the same data are scored both ways. Prints
+images/second, the ratios, FLOPs per image, achieved GFLOP/s and the
+machine's float32 matmul peak.
+
+Usage: python benchmarks/speed.py [--n-images 10000] [--epochs 3] [--threads N]
+"""
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from skvae import VAEOutlierDetector
+from skvae.nn import NegativeELBO, make_vae
+
+
+def load_images(n):
+    """Fashion-MNIST training images when installed, else random 28x28."""
+    try:
+        from skvae.datasets import load_fashion_mnist
+
+        images = load_fashion_mnist(subset="train").images[:n]
+        source = "Fashion-MNIST train"
+    except FileNotFoundError:
+        images = np.random.RandomState(0).randint(0, 256, (n, 28, 28), dtype=np.uint8)
+        source = "random uint8"
+    return images, source
+
+
+def matmul_peak_gflops(size=2048, repeats=10):
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def flops_per_image(module, batch, training):
+    module.train(training)
+    with FlopCounterMode(display=False) as counter:
+        if training:
+            output = module(batch)
+            loss = NegativeELBO()(*module.elbo_terms(batch, output))
+            loss.backward()
+        else:
+            with torch.no_grad():
+                module.elbo_terms(batch, module(batch))
+    module.zero_grad()
+    return counter.get_total_flops() / len(batch)
+
+
+def hand_written_fit(module, X, epochs, batch_size, lr, seed):
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    criterion = NegativeELBO()
+    module.train()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(X)).split(batch_size):
+            x = X[idx]
+            optimizer.zero_grad()
+            loss = criterion(*module.elbo_terms(x, module(x)))
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def hand_written_scores(module, X, batch_size):
+    module.eval()
+    start = time.perf_counter()
+    out = []
+    with torch.inference_mode():
+        for x in X.split(batch_size):
+            log_px, kl = module.elbo_terms(x, module(x))
+            out.append(log_px - kl)
+    torch.cat(out)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-images", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--output", default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images, source = load_images(args.n_images)
+    X = torch.from_numpy(images.astype(np.float32) / 255).unsqueeze(1)
+    n, epochs, bs = len(X), args.epochs, args.batch_size
+
+    detector = VAEOutlierDetector(max_epochs=epochs, batch_size=bs, random_state=0)
+    start = time.perf_counter()
+    detector.fit(images)
+    skvae_fit_total = time.perf_counter() - start
+    skvae_train = float(sum(detector.history_[:, "dur"]))
+    start = time.perf_counter()
+    detector.score_samples(images)
+    skvae_score = time.perf_counter() - start
+
+    torch.manual_seed(0)
+    module = make_vae((1, 28, 28), 16, hidden_dims=(32, 64, 128), decoder_var="learned")
+    loop_train = hand_written_fit(module, X, epochs, bs, 1e-3, seed=0)
+    loop_score = hand_written_scores(module, X, 256)
+
+    train_flops = flops_per_image(module, X[:bs], training=True)
+    score_flops = flops_per_image(module, X[:256], training=False)
+    peak = matmul_peak_gflops()
+    rows = {
+        "hand-written loop": (n * epochs / loop_train, n / loop_score),
+        "skvae (training loop)": (n * epochs / skvae_train, n / skvae_score),
+        "skvae (whole fit)": (n * epochs / skvae_fit_total, n / skvae_score),
+    }
+    print(
+        f"data: {n} {source} images, {epochs} epochs, batch {bs}, "
+        f"{torch.get_num_threads()} torch threads, {platform.machine()}"
+    )
+    print(
+        f"FLOPs per image: training step {train_flops / 1e6:.1f} M, "
+        f"scoring {score_flops / 1e6:.1f} M; float32 matmul peak {peak:.0f} GFLOP/s\n"
+    )
+    print(
+        "| | fit img/s | fit GFLOP/s (% peak) | score img/s | score GFLOP/s (% peak) |"
+    )
+    print("|---|---|---|---|---|")
+    for name, (fit_rate, score_rate) in rows.items():
+        fit_gf, score_gf = fit_rate * train_flops / 1e9, score_rate * score_flops / 1e9
+        print(
+            f"| {name} | {fit_rate:.0f} | {fit_gf:.1f} ({100 * fit_gf / peak:.0f}%) "
+            f"| {score_rate:.0f} | {score_gf:.1f} ({100 * score_gf / peak:.0f}%) |"
+        )
+    base_fit, base_score = rows["hand-written loop"]
+    fit_ratio = rows["skvae (training loop)"][0] / base_fit
+    whole_ratio = rows["skvae (whole fit)"][0] / base_fit
+    score_ratio = rows["skvae (training loop)"][1] / base_score
+    print(
+        f"\nratios vs hand-written: fit (training loop) {fit_ratio:.3f}, "
+        f"fit (whole, incl. threshold and latent statistics passes) {whole_ratio:.3f}, "
+        f"scoring {score_ratio:.3f}"
+    )
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(
+                {
+                    "rows": rows,
+                    "train_flops": train_flops,
+                    "score_flops": score_flops,
+                    "peak_gflops": peak,
+                    "fit_ratio": fit_ratio,
+                    "whole_fit_ratio": whole_ratio,
+                    "score_ratio": score_ratio,
+                    "args": vars(args),
+                },
+                f,
+                indent=1,
+            )
+
+
+if __name__ == "__main__":
+    main()
