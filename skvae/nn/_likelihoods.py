@@ -34,7 +34,7 @@ class GaussianLikelihood(nn.Module):
         Whether the variance is learned from the reconstruction error.
     momentum : float, default=0.1
         Weight of the newest batch in the running average of the learned
-        variance (in log space).
+        variance (in log space); the first batch sets it outright.
     var_shape : tuple of int, default=()
         Shape of the variance: ``()`` for one shared variance, the shape of
         one sample for one variance per feature.
@@ -52,6 +52,9 @@ class GaussianLikelihood(nn.Module):
         self.momentum = momentum
         self.min_var = min_var
         self.register_buffer("log_var", torch.full(tuple(var_shape), math.log(var)))
+        # The first training batch sets the running average outright, so a
+        # short fit is not biased towards the starting value.
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
 
     @property
     def variance(self):
@@ -73,7 +76,9 @@ class GaussianLikelihood(nn.Module):
                 batch_var = squared_error.detach().mean(dim=0)
             log_var = batch_var.clamp_min(self.min_var).log()
             with torch.no_grad():
-                self.log_var.lerp_(log_var, self.momentum)
+                weight = 1.0 if self.n_updates == 0 else self.momentum
+                self.log_var.lerp_(log_var, weight)
+                self.n_updates += 1
         per_sample = _sum_per_sample(squared_error * torch.exp(-log_var))
         log_det = log_var.expand_as(x[0]).sum()
         n_features = x[0].numel()

@@ -59,10 +59,13 @@ def test_learned_variance_is_frozen_in_eval():
 
 
 def test_learned_variance_is_a_running_average():
+    """The first batch sets the variance; later ones are averaged in log space."""
     lik = GaussianLikelihood(1.0, learn_var=True, momentum=0.5).train()
     x = torch.zeros(2, 2)
     lik.log_prob(x, torch.full((2, 2), 0.1))  # batch variance 0.01
-    assert lik.variance == pytest.approx(math.sqrt(0.01), rel=1e-5)
+    assert lik.variance == pytest.approx(0.01, rel=1e-5)
+    lik.log_prob(x, torch.full((2, 2), 0.01))  # batch variance 1e-4
+    assert lik.variance == pytest.approx(math.sqrt(0.01 * 1e-4), rel=1e-5)
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0, 4.0])
