@@ -22,18 +22,15 @@ Example::
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
 import torch
+from _environment import environment  # benchmarks/ is on sys.path when run
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 
-import skvae
 from skvae import VAEClassifier
 from skvae.datasets import load_fashion_mnist
 
@@ -172,18 +169,6 @@ def markdown(rows):
             f"| {r['accuracy']:.3f} | {r['fit_seconds']:.0f} |"
         )
     return "\n".join(lines)
-
-
-def environment(args):
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "skorch": skorch.__version__,
-        "sklearn": sklearn.__version__,
-        "skvae": skvae.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
 
 
 def main(argv=None):

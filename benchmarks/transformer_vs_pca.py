@@ -18,18 +18,15 @@ to the output files. Example::
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import skorch
 import torch
+from _environment import environment  # benchmarks/ is on sys.path when run
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
-import skvae
 from skvae import VAETransformer
 from skvae.datasets import load_fashion_mnist
 
@@ -106,19 +103,6 @@ def markdown(rows):
             f"| {r['knn5_accuracy']:.3f} | {r['fit_seconds']:.0f} |"
         )
     return "\n".join(lines)
-
-
-def environment(args):
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "skorch": skorch.__version__,
-        "sklearn": sklearn.__version__,
-        "skvae": skvae.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
 
 
 def main(argv=None):
