@@ -24,6 +24,7 @@ from ._validation import (
     split_image_shape,
 )
 from .nn import make_vae
+from .utils._distributed import agree_on_seed
 from .utils._sklearn import (
     Interval,
     Options,
@@ -288,6 +289,7 @@ class _BaseVAE(BaseEstimator):
         training ran with, for later seeded steps.
         """
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = agree_on_seed(seed)
         module_kwargs = self._module_kwargs()
         resume = (
             self.warm_start and getattr(self, "_module_kwargs_", None) == module_kwargs

@@ -1,7 +1,8 @@
 """skorch callbacks that keep a training run from ending silently broken."""
 
-import torch
 from skorch.callbacks import Callback
+
+from .utils._distributed import all_finite
 
 
 class TrainingDiverged(RuntimeError):
@@ -28,7 +29,7 @@ class FiniteLossGuard(Callback):
         return self
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if loss is not None and not torch.isfinite(loss):
+        if loss is not None and not all_finite(loss):
             raise TrainingDiverged(len(net.history), loss.item())
 
     def on_epoch_end(self, net, **kwargs):

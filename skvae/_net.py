@@ -4,8 +4,11 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.utils import to_tensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
 from .nn import NegativeELBO
+from .utils._distributed import world_size
 
 
 class ArrayDataset(torch.utils.data.Dataset):
@@ -60,6 +63,14 @@ class VAENet(NeuralNet):
     given. ``fit(X, y=None)`` trains without targets; with ``y`` (labels, -1
     for unlabeled rows) the module must return class logits last and the
     criterion take them, as :class:`skvae.nn.SemiSupervisedLoss` does.
+
+    Inside an initialized ``torch.distributed`` process group of several
+    processes, training is data-parallel through
+    :class:`~torch.nn.parallel.DistributedDataParallel`: each process takes
+    its share of every shuffled epoch (a :class:`DistributedSampler`) and
+    ``batch_size`` stays the *global* batch, split across the processes, so
+    the same settings train the same model on one process or many. Scoring
+    and validation use the plain module on each process.
     """
 
     def __init__(
@@ -82,6 +93,56 @@ class VAENet(NeuralNet):
             train_split=train_split,
             dataset=dataset,
             **kwargs,
+        )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Run skorch's fit loop, through DDP inside a process group."""
+        if world_size() == 1:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        device_ids = [self.device] if torch.device(self.device).type == "cuda" else None
+        # Set past skorch's __setattr__, which would register the wrapper as
+        # a second module of the net (and save it in checkpoints and pickles).
+        object.__setattr__(
+            self, "_ddp_module", DistributedDataParallel(self.module_, device_ids)
+        )
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        finally:
+            object.__delattr__(self, "_ddp_module")
+
+    def infer(self, x, **fit_params):
+        """Forward pass; training steps go through DDP so gradients sync."""
+        ddp_module = getattr(self, "_ddp_module", None)
+        if ddp_module is None or not self.module_.training:
+            return super().infer(x, **fit_params)
+        return ddp_module(to_tensor(x, device=self.device), **fit_params)
+
+    def get_iterator(self, dataset, training=False):
+        """Batches of ``dataset``; in a process group, this process's share."""
+        processes = world_size()
+        if not training or processes == 1:
+            return super().get_iterator(dataset, training)
+        kwargs = self.get_params_for("iterator_train")
+        shuffle = kwargs.pop("shuffle", False)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        # Same seed on every process (the estimator agrees on it), so the
+        # shards of one epoch partition the data.
+        sampler = DistributedSampler(
+            dataset, shuffle=shuffle, seed=torch.initial_seed() % 2**31
+        )
+        return self.iterator_train(
+            dataset, batch_size=-(-batch_size // processes), sampler=sampler, **kwargs
+        )
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """Run one epoch; a distributed sampler reshuffles for each epoch."""
+        sampler = getattr(iterator, "sampler", None)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(len(self.history))
+        return super().run_single_epoch(
+            iterator, training, prefix, step_fn, **fit_params
         )
 
     def get_loss(self, y_pred, y_true=None, X=None, training=False):

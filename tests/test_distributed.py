@@ -1,0 +1,164 @@
+"""The paths past one machine, on loopback: Dask and data-parallel training."""
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+
+from skvae import VAEClassifier, VAEOutlierDetector, VAETransformer
+from skvae.distributed import fit_data_parallel, map_blocks
+
+from .conftest import TINY_CONV
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+TINY_FAST = {**TINY_CONV, "max_epochs": 10}
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A two-worker LocalCluster on loopback, one thread per worker process."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    images, y = digits
+    X = images[:300]
+    labels = np.where(np.arange(300) % 3 == 0, y[:300], -1)
+    return {
+        "detector": VAEOutlierDetector(**TINY_FAST, random_state=0).fit(X),
+        "transformer": VAETransformer(**TINY_FAST, random_state=0).fit(X),
+        "classifier": VAEClassifier(**TINY_FAST, random_state=0).fit(X, labels),
+    }
+
+
+@pytest.mark.parametrize(
+    "name, method, row_shape",
+    [
+        ("detector", "decision_function", ()),
+        ("detector", "score_samples", ()),
+        ("detector", "predict", ()),
+        ("transformer", "transform", (4,)),
+        ("classifier", "predict_proba", (10,)),
+        ("classifier", "predict", ()),
+    ],
+)
+def test_map_blocks_equals_in_memory_call(
+    dask_client, fitted, digits, name, method, row_shape
+):
+    images = digits[0][300:800]
+    # Uneven row chunks, and a split image axis that map_blocks must merge.
+    X = da.from_array(images, chunks=((137, 200, 163), (4, 4), (8,)))
+    estimator = fitted[name]
+    lazy = map_blocks(estimator, X, method)
+    assert lazy.shape == (len(images), *row_shape)
+    assert lazy.chunks[0] == (137, 200, 163)
+    expected = getattr(estimator, method)(images)
+    np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_map_blocks_inverse_transform_restores_image_shape(dask_client, fitted):
+    transformer = fitted["transformer"]
+    Z = np.random.RandomState(0).normal(size=(90, 4)).astype(np.float32)
+    lazy = map_blocks(transformer, da.from_array(Z, chunks=40), "inverse_transform")
+    assert lazy.shape == (90, 8, 8)
+    np.testing.assert_array_equal(lazy.compute(), transformer.inverse_transform(Z))
+
+
+@pytest.mark.parametrize(
+    "method, X, match",
+    [
+        ("fit", da.zeros((4, 8, 8)), "cannot be mapped block by block"),
+        ("decision_function", np.zeros((4, 8, 8)), "must be a dask.array.Array"),
+    ],
+)
+def test_map_blocks_rejects_bad_calls(fitted, method, X, match):
+    with pytest.raises(ValueError, match=match):
+        map_blocks(fitted["detector"], X, method)
+
+
+def test_grid_search_on_joblib_dask_backend_matches_serial(dask_client, digits):
+    X = digits[0][:240]
+    search = GridSearchCV(
+        VAETransformer(**{**TINY_CONV, "max_epochs": 5}, random_state=0),
+        {"latent_dim": [2, 4]},
+        cv=2,
+    )
+    serial = clone(search).fit(X)
+    with joblib.parallel_backend("dask"):
+        on_dask = clone(search).set_params(n_jobs=-1).fit(X)
+    np.testing.assert_allclose(
+        on_dask.cv_results_["mean_test_score"],
+        serial.cv_results_["mean_test_score"],
+        rtol=1e-6,
+    )
+    assert on_dask.best_params_ == serial.best_params_
+
+
+@pytest.fixture(scope="module")
+def two_process_fit(digits_one_class):
+    X_train, _, _ = digits_one_class
+    detector = VAEOutlierDetector(**TINY_CONV, random_state=0)
+    return detector, fit_data_parallel(detector, X_train, n_processes=2)
+
+
+def test_data_parallel_fit_matches_single_process_quality(
+    two_process_fit, digits_one_class
+):
+    X_train, X_test, is_inlier = digits_one_class
+    unfitted, parallel = two_process_fit
+    single = clone(unfitted).fit(X_train)
+    auc_single = roc_auc_score(is_inlier, single.score_samples(X_test))
+    auc_parallel = roc_auc_score(is_inlier, parallel.score_samples(X_test))
+    assert auc_parallel > 0.95
+    assert auc_parallel == pytest.approx(auc_single, abs=0.02)
+    # Held-out inliers: a mean ELBO per image no more than 5% below.
+    inliers = X_test[is_inlier == 1]
+    elbo_single = single.score(inliers)
+    assert parallel.score(inliers) >= elbo_single - 0.05 * abs(elbo_single)
+    assert not hasattr(unfitted, "net_")
+
+
+def test_data_parallel_fit_splits_each_global_batch(two_process_fit, digits_one_class):
+    X_train, _, _ = digits_one_class
+    _, parallel = two_process_fit
+    history = parallel.history_
+    assert len(history) == TINY_CONV["max_epochs"]
+    # 120 images, global batch 32 = 16 per process over a 60-image shard:
+    # the same 4 optimizer steps per epoch as one process.
+    batch_sizes = [batch["train_batch_size"] for batch in history[-1, "batches"]]
+    assert batch_sizes == [16, 16, 16, 12]
+    # The model trains on; its module is the plain VAE, not the DDP wrapper.
+    assert type(parallel.net_.module_).__name__ != "DistributedDataParallel"
+    assert parallel.predict(X_train).shape == (len(X_train),)
+
+
+@pytest.mark.parametrize("n_processes", [0, 1.5, "2"])
+def test_fit_data_parallel_rejects_bad_process_counts(n_processes):
+    with pytest.raises(ValueError, match="n_processes must be a positive int"):
+        fit_data_parallel(
+            VAEOutlierDetector(), np.zeros((4, 8, 8)), n_processes=n_processes
+        )
+
+
+def test_data_parallel_divergence_raises_like_one_process(digits_one_class):
+    # Every process stops at the same batch (they agree on the loss being
+    # finite), so the run ends with the usual error instead of hanging.
+    X_train, _, _ = digits_one_class
+    detector = VAEOutlierDetector(**TINY_CONV, lr=1e4, random_state=0)
+    with pytest.raises(ValueError, match=r"diverged.*Lower lr \(now 10000.0\)"):
+        fit_data_parallel(detector, X_train * 1e3, n_processes=2)
