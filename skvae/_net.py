@@ -102,9 +102,15 @@ class VAENet(NeuralNet):
         device_ids = [self.device] if torch.device(self.device).type == "cuda" else None
         # Set past skorch's __setattr__, which would register the wrapper as
         # a second module of the net (and save it in checkpoints and pickles).
-        object.__setattr__(
-            self, "_ddp_module", DistributedDataParallel(self.module_, device_ids)
+        # A classifier head gets no gradient from a batch without labels, nor
+        # while the VAE trains before a frozen head; DDP must be told, and
+        # warns when told needlessly.
+        ddp_module = DistributedDataParallel(
+            self.module_,
+            device_ids,
+            find_unused_parameters=hasattr(self.module_, "head"),
         )
+        object.__setattr__(self, "_ddp_module", ddp_module)
         try:
             return super().fit_loop(X, y, epochs, **fit_params)
         finally:

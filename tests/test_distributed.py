@@ -162,3 +162,17 @@ def test_data_parallel_divergence_raises_like_one_process(digits_one_class):
     detector = VAEOutlierDetector(**TINY_CONV, lr=1e4, random_state=0)
     with pytest.raises(ValueError, match=r"diverged.*Lower lr \(now 10000.0\)"):
         fit_data_parallel(detector, X_train * 1e3, n_processes=2)
+
+
+@pytest.mark.parametrize("head_mode", ["joint", "frozen"])
+def test_data_parallel_classifier_matches_single_process(digits, head_mode):
+    images, y = digits
+    labels = np.where(np.arange(400) % 4 == 0, y[:400], -1)  # 100 labels
+    classifier = VAEClassifier(**TINY_CONV, head_mode=head_mode, random_state=0)
+    parallel = fit_data_parallel(classifier, images[:400], labels, n_processes=2)
+    single = clone(classifier).fit(images[:400], labels)
+    np.testing.assert_array_equal(parallel.classes_, np.arange(10))
+    X_test, y_test = images[400:700], y[400:700]
+    accuracy = parallel.score(X_test, y_test)
+    assert accuracy > 0.5  # 10 classes: chance is 0.1
+    assert accuracy >= single.score(X_test, y_test) - 0.1

@@ -159,7 +159,9 @@ class SemiSupervisedLoader(torch.utils.data.DataLoader):
         them left to right (see :func:`shift_flip`); only for 4-D image
         input.
     **kwargs
-        Passed to ``DataLoader``.
+        Passed to ``DataLoader``. With a ``sampler`` (data-parallel training
+        passes a ``DistributedSampler``), batches are plain draws from it
+        and ``labeled_fraction`` is not applied.
     """
 
     def __init__(
@@ -181,7 +183,9 @@ class SemiSupervisedLoader(torch.utils.data.DataLoader):
                 n_labeled = min(
                     max(round(labeled_fraction * batch_size), 1), batch_size - 1
                 )
-        if n_labeled and batch_size > 1:
+        # A given sampler (DistributedSampler in data-parallel training)
+        # decides the rows itself, so batches are plain draws from it.
+        if n_labeled and batch_size > 1 and kwargs.get("sampler") is None:
             sampler = LabeledBatchSampler(y, batch_size, n_labeled)
             super().__init__(dataset, batch_sampler=sampler, **kwargs)
         else:
