@@ -55,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--classifier-weight", type=float, default=None)
     parser.add_argument("--labeled-fraction", type=float, default=None)
+    parser.add_argument("--unlabeled-weight", type=float, default=None)
+    parser.add_argument("--confidence-threshold", type=float, default=None)
     parser.add_argument(
         "--n-unlabeled",
         type=int,
@@ -114,8 +116,9 @@ def make_method(name, args):
         extra = {}
         if args.classifier_weight is not None:
             extra["classifier_weight"] = args.classifier_weight
-        if args.labeled_fraction is not None:
-            extra["labeled_fraction"] = args.labeled_fraction
+        for param in ("labeled_fraction", "unlabeled_weight", "confidence_threshold"):
+            if getattr(args, param) is not None:
+                extra[param] = getattr(args, param)
         max_epochs = args.max_epochs
         if name == "frozen" and args.frozen_max_epochs is not None:
             max_epochs = args.frozen_max_epochs

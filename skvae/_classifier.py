@@ -64,6 +64,17 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         it only where a mirrored image keeps its class (clothes, natural
         images; not digits or text). Ignored for tabular input and when
         ``head_mode="frozen"``.
+    unlabeled_weight : float, default=0.0
+        Joint mode: weight of the pseudo-label loss on unlabeled samples,
+        relative to the labeled cross-entropy. Where the head's prediction
+        from an unlabeled sample's posterior mean is confident (probability
+        at least ``confidence_threshold``), that class is the target of the
+        prediction from the sampled latent code (FixMatch-style consistency
+        with the latent noise as the perturbation, Sohn et al. 2020). ``0``
+        turns it off. Ignored when ``head_mode="frozen"``.
+    confidence_threshold : float, default=0.95
+        Minimum probability for a pseudo-label to count; see
+        ``unlabeled_weight``.
 
     Attributes
     ----------
@@ -103,6 +114,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         "classifier_weight": [Interval(Real, 0, None, closed="left")],
         "labeled_fraction": [Interval(Real, 0, 1, closed="left")],
         "augment": ["boolean"],
+        "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
+        "confidence_threshold": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -131,6 +144,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         classifier_weight=1.0,
         labeled_fraction=0.25,
         augment=False,
+        unlabeled_weight=0.0,
+        confidence_threshold=0.95,
     ):
         super().__init__(
             latent_dim,
@@ -157,6 +172,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         self.classifier_weight = classifier_weight
         self.labeled_fraction = labeled_fraction
         self.augment = augment
+        self.unlabeled_weight = unlabeled_weight
+        self.confidence_threshold = confidence_threshold
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -224,6 +241,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
             "criterion__beta": self.beta,
             "criterion__classifier_weight": self.classifier_weight,
             "criterion__n_features": self.n_features_in_,
+            "criterion__unlabeled_weight": self.unlabeled_weight,
+            "criterion__confidence_threshold": self.confidence_threshold,
             "iterator_train": SemiSupervisedLoader,
             "iterator_train__labeled_fraction": self.labeled_fraction,
             "iterator_train__augment": self.augment and self.head_mode == "joint",

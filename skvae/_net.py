@@ -157,5 +157,8 @@ class VAENet(NeuralNet):
         log_px, kl = self.module_.elbo_terms(x, y_pred)
         if y_true is None:
             return self.criterion_(log_px, kl)
-        # Semi-supervised: the module's last output holds the class logits.
-        return self.criterion_(log_px, kl, y_pred[-1], to_tensor(y_true, self.device))
+        # Semi-supervised: the module's outputs after (params, mu, logvar) are
+        # the class logits and the logits at the posterior mean.
+        logits, *teacher = y_pred[3:]
+        y_true = to_tensor(y_true, self.device)
+        return self.criterion_(log_px, kl, logits, y_true, *teacher)

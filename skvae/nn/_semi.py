@@ -42,10 +42,19 @@ class SemiSupervisedVAE(VAE):
         )
 
     def forward(self, x):
-        """Return ``(params, mu, logvar, logits)``."""
+        """Return ``(params, mu, logvar, logits, logits_at_mean)``.
+
+        ``logits`` come from the (sampled) latent code, ``logits_at_mean``
+        from the posterior mean; in eval mode the two are equal. The loss
+        may use the second as a teacher for unlabeled samples.
+        """
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
-        return self.decode(z), mu, logvar, self.head(z)
+        logits_at_mean = self.head(mu) if self.training else None
+        logits = self.head(z)
+        if logits_at_mean is None:
+            logits_at_mean = logits
+        return self.decode(z), mu, logvar, logits, logits_at_mean
 
     def classify(self, x):
         """Return class logits from the posterior mean of ``x``."""
@@ -55,12 +64,18 @@ class SemiSupervisedVAE(VAE):
 class SemiSupervisedLoss(nn.Module):
     """Negative ELBO on every sample plus weighted cross-entropy on labeled ones.
 
-    ``loss = mean(-ELBO) + classifier_weight * n_features * mean(CE_labeled)``.
-    The cross-entropy is scaled by the number of input features because the
-    ELBO's reconstruction term is a sum over them: the same
-    ``classifier_weight`` then balances the two terms for small and large
-    inputs alike. Samples labeled -1 contribute only to the ELBO (Kingma et
-    al. 2014, "Semi-supervised learning with deep generative models").
+    ``loss = mean(-ELBO) + classifier_weight * n_features * classification``
+    with ``classification = mean(CE_labeled) + unlabeled_weight *
+    pseudo_label_loss``. The cross-entropy is scaled by the number of input
+    features because the ELBO's reconstruction term is a sum over them: the
+    same ``classifier_weight`` then balances the two terms for small and
+    large inputs alike. Samples labeled -1 contribute to the ELBO (Kingma et
+    al. 2014, "Semi-supervised learning with deep generative models") and,
+    with ``unlabeled_weight > 0``, through confident pseudo-labels: the
+    prediction from the posterior mean, where its probability reaches
+    ``confidence_threshold``, is the target of the prediction from the
+    sampled code (a FixMatch-style consistency, Sohn et al. 2020, with the
+    latent noise as the perturbation).
 
     Parameters
     ----------
@@ -70,24 +85,58 @@ class SemiSupervisedLoss(nn.Module):
         Weight of the cross-entropy per input feature.
     n_features : int, default=1
         Number of input features.
+    unlabeled_weight : float, default=0.0
+        Weight of the pseudo-label cross-entropy on unlabeled samples,
+        relative to the labeled one; 0 turns it off.
+    confidence_threshold : float, default=0.95
+        Minimum predicted probability for a pseudo-label to count.
     """
 
-    def __init__(self, beta=1.0, classifier_weight=1.0, n_features=1):
+    def __init__(
+        self,
+        beta=1.0,
+        classifier_weight=1.0,
+        n_features=1,
+        unlabeled_weight=0.0,
+        confidence_threshold=0.95,
+    ):
         super().__init__()
         self.beta = beta
         self.classifier_weight = classifier_weight
         self.n_features = n_features
+        self.unlabeled_weight = unlabeled_weight
+        self.confidence_threshold = confidence_threshold
 
-    def forward(self, log_px, kl, logits=None, y=None):
+    def forward(self, log_px, kl, logits=None, y=None, logits_at_mean=None):
         """Return the scalar loss of a batch; labels -1 mark unlabeled rows."""
         loss = -torch.mean(elbo(log_px, kl, self.beta))
         if y is None:
             return loss
         labeled = y >= 0
-        if not torch.any(labeled):
-            return loss
-        cross_entropy = F.cross_entropy(logits[labeled], y[labeled])
-        return loss + self.classifier_weight * self.n_features * cross_entropy
+        classification = logits.new_zeros(())
+        if torch.any(labeled):
+            classification = F.cross_entropy(logits[labeled], y[labeled])
+        if self.unlabeled_weight > 0 and logits_at_mean is not None:
+            if not torch.all(labeled):
+                classification = classification + self.unlabeled_weight * (
+                    pseudo_label_loss(
+                        logits[~labeled],
+                        logits_at_mean[~labeled],
+                        self.confidence_threshold,
+                    )
+                )
+        return loss + self.classifier_weight * self.n_features * classification
+
+
+def pseudo_label_loss(logits, teacher_logits, threshold):
+    """Cross-entropy of ``logits`` to the confident argmax of ``teacher_logits``.
+
+    Averaged over all rows, with zero for rows whose teacher probability is
+    below ``threshold``; no gradient flows into the teacher.
+    """
+    confidence, pseudo_labels = F.softmax(teacher_logits.detach(), dim=1).max(dim=1)
+    per_row = F.cross_entropy(logits, pseudo_labels, reduction="none")
+    return torch.mean(per_row * (confidence >= threshold))
 
 
 class LabeledBatchSampler(torch.utils.data.Sampler):

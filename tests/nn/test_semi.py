@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch.nn import functional as F
+
+from skvae.nn import SemiSupervisedLoss
+from skvae.nn._semi import pseudo_label_loss
+
+
+def _batch():
+    torch.manual_seed(0)
+    log_px, kl = torch.randn(6), torch.rand(6)
+    logits = torch.randn(6, 3, requires_grad=True)
+    y = torch.tensor([0, 2, -1, -1, -1, -1])
+    # Teacher: rows 2 and 3 confident (class 1 and 0), rows 4 and 5 not.
+    teacher = torch.tensor(
+        [[0.0, 0, 0], [0, 0, 0], [0, 9, 0], [9, 0, 0], [1, 0, 0], [0, 0, 0.5]]
+    )
+    return log_px, kl, logits, y, teacher
+
+
+def test_labeled_cross_entropy_is_scaled_by_weight_and_features():
+    log_px, kl, logits, y, _ = _batch()
+    loss = SemiSupervisedLoss(classifier_weight=0.5, n_features=10)
+    expected = -(log_px - kl).mean() + 0.5 * 10 * F.cross_entropy(logits[:2], y[:2])
+    torch.testing.assert_close(loss(log_px, kl, logits, y), expected)
+
+
+def test_pseudo_labels_count_only_confident_unlabeled_rows():
+    log_px, kl, logits, y, teacher = _batch()
+    loss = SemiSupervisedLoss(unlabeled_weight=2.0, confidence_threshold=0.9)
+    per_row = F.cross_entropy(logits[2:4], torch.tensor([1, 0]), reduction="none")
+    # Averaged over all four unlabeled rows; the two unsure ones add zero.
+    pseudo = per_row.sum() / 4
+    expected = (
+        -(log_px - kl).mean() + F.cross_entropy(logits[:2], y[:2]) + 2.0 * pseudo
+    )
+    torch.testing.assert_close(loss(log_px, kl, logits, y, teacher), expected)
+
+
+def test_pseudo_label_loss_sends_no_gradient_into_the_teacher():
+    logits = torch.randn(4, 3, requires_grad=True)
+    teacher = (torch.randn(4, 3) * 10).requires_grad_()
+    pseudo_label_loss(logits, teacher, 0.0).backward()
+    assert teacher.grad is None
+    assert logits.grad is not None and torch.any(logits.grad != 0)
+
+
+@pytest.mark.parametrize("unlabeled_weight", [0.0, 1.0])
+def test_unlabeled_term_off_or_without_teacher_leaves_the_loss(unlabeled_weight):
+    log_px, kl, logits, y, teacher = _batch()
+    plain = SemiSupervisedLoss()(log_px, kl, logits, y)
+    loss = SemiSupervisedLoss(unlabeled_weight=unlabeled_weight)
+    teacher_arg = teacher if unlabeled_weight == 0 else None
+    torch.testing.assert_close(loss(log_px, kl, logits, y, teacher_arg), plain)
+
+
+def test_batch_without_labels_uses_only_pseudo_labels():
+    log_px, kl, logits, _, teacher = _batch()
+    y = torch.full((6,), -1)
+    loss = SemiSupervisedLoss(unlabeled_weight=1.0, confidence_threshold=0.9)
+    expected = -(log_px - kl).mean() + pseudo_label_loss(logits, teacher, 0.9)
+    torch.testing.assert_close(loss(log_px, kl, logits, y, teacher), expected)
