@@ -31,9 +31,7 @@ def test_pseudo_labels_count_only_confident_unlabeled_rows():
     per_row = F.cross_entropy(logits[2:4], torch.tensor([1, 0]), reduction="none")
     # Averaged over all four unlabeled rows; the two unsure ones add zero.
     pseudo = per_row.sum() / 4
-    expected = (
-        -(log_px - kl).mean() + F.cross_entropy(logits[:2], y[:2]) + 2.0 * pseudo
-    )
+    expected = -(log_px - kl).mean() + F.cross_entropy(logits[:2], y[:2]) + 2.0 * pseudo
     torch.testing.assert_close(loss(log_px, kl, logits, y, teacher), expected)
 
 
