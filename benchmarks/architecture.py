@@ -1,0 +1,270 @@
+"""Architecture and training length: one-class ROC-AUC against fit seconds (issue 5).
+
+For each named configuration of ``VAEOutlierDetector`` (channel widths, number
+of stride-2 blocks, kernel size, epochs) and each chosen Fashion-MNIST inlier
+class, follow the one-class protocol of ``python -m skvae.benchmark``: fit on
+that class's 6,000 training images, score the 10,000 test images with
+``score_samples`` (the default ``score_type="elbo_mahalanobis"``), ROC-AUC
+with the class as inlier. PyOD's DeepSVDD and VAE, at their defaults, run on
+the same classes in the same process for comparison.
+
+One row per configuration: MFLOPs per training image (forward + backward of
+one step, ``torch.utils.flop_counter``), epochs, mean ROC-AUC over the
+classes, the per-class ROC-AUCs, total fit and score seconds. Every fit is
+appended to the JSON as it finishes, so an interrupted run keeps its results.
+Example (about an hour on one core)::
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/architecture.py \\
+        --classes 0 2 6 9 --threads 1 --out benchmarks/results/architecture.md
+"""
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from _environment import environment  # benchmarks/ is on sys.path when run
+from sklearn.metrics import roc_auc_score
+from speed import flops_per_image
+
+from skvae import VAEOutlierDetector
+from skvae.benchmark._methods import (
+    MethodResult,
+    _timed,
+    run_pyod_deep_svdd,
+    run_pyod_vae,
+)
+from skvae.datasets import load_fashion_mnist, one_class_split
+
+
+@dataclass(frozen=True)
+class Config:
+    """One VAEOutlierDetector architecture and training length."""
+
+    name: str
+    hidden_dims: tuple
+    kernel_size: int = 3
+    max_epochs: object = "auto"
+
+    def params(self):
+        return {
+            "hidden_dims": self.hidden_dims,
+            "kernel_size": self.kernel_size,
+            "max_epochs": self.max_epochs,
+        }
+
+
+CONFIGS = [
+    Config("default", (32, 64, 128)),
+    Config("narrow", (16, 32, 64)),
+    Config("wide", (64, 128, 256)),
+    Config("2-block", (32, 64)),
+    Config("4-block", (32, 64, 128, 256)),
+    Config("kernel-5", (32, 64, 128), kernel_size=5),
+    Config("5-epochs", (32, 64, 128), max_epochs=5),
+    Config("40-epochs", (32, 64, 128), max_epochs=40),
+    Config("narrow-40-epochs", (16, 32, 64), max_epochs=40),
+]
+DEFAULT_CONFIGS = [
+    "default",
+    "narrow",
+    "wide",
+    "2-block",
+    "kernel-5",
+    "5-epochs",
+    "40-epochs",
+]
+PYOD = {"PyOD DeepSVDD": run_pyod_deep_svdd, "PyOD VAE": run_pyod_vae}
+CLASS_NAMES = [
+    "T-shirt",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Boot",
+]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--classes", type=int, nargs="+", default=[0, 2, 6, 9])
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=DEFAULT_CONFIGS,
+        choices=[c.name for c in CONFIGS],
+        help="skvae configurations to run, by name",
+    )
+    parser.add_argument(
+        "--no-pyod", action="store_true", help="skip PyOD DeepSVDD and VAE"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument(
+        "--out", default="benchmarks/results/architecture.md", type=Path
+    )
+    return parser.parse_args(argv)
+
+
+def run_config(config, X_inlier, X_test, random_state):
+    """Fit one configuration; return its result, epochs run and MFLOPs/image."""
+    detector = VAEOutlierDetector(**config.params(), random_state=random_state)
+    _, fit_seconds = _timed(detector.fit, X_inlier)
+    scores, score_seconds = _timed(detector.score_samples, X_test)
+    epochs = len(detector.history_)
+    batch = torch.from_numpy(X_inlier[: detector.batch_size] / np.float32(255))
+    # After scoring: the count runs a training step's forward and backward.
+    mflops = flops_per_image(detector.net_.module_, batch.unsqueeze(1), True) / 1e6
+    return MethodResult(scores, fit_seconds, score_seconds), epochs, mflops
+
+
+def record(name, inlier_class, is_inlier, result, **extra):
+    scores = np.asarray(result.scores, dtype=np.float64)
+    finite = bool(np.all(np.isfinite(scores)))
+    return {
+        "method": name,
+        "inlier_class": int(inlier_class),
+        "roc_auc": float(roc_auc_score(is_inlier, scores)) if finite else None,
+        "fit_seconds": result.fit_seconds,
+        "score_seconds": result.score_seconds,
+        **extra,
+    }
+
+
+def summarize(records, classes):
+    """One row per method, in first-seen order."""
+    rows = {}
+    for r in records:
+        row = rows.setdefault(
+            r["method"],
+            {
+                "method": r["method"],
+                "config": r.get("config"),
+                "mflops_per_train_image": r.get("mflops_per_train_image"),
+                "epochs": r.get("epochs"),
+                "auc": {},
+                "fit_seconds": 0.0,
+                "score_seconds": 0.0,
+            },
+        )
+        row["auc"][r["inlier_class"]] = r["roc_auc"]
+        row["fit_seconds"] += r["fit_seconds"]
+        row["score_seconds"] += r["score_seconds"]
+    for row in rows.values():
+        aucs = [row["auc"].get(c) for c in classes]
+        complete = all(a is not None for a in aucs)
+        row["mean_auc"] = float(np.mean(aucs)) if complete else None
+    return list(rows.values())
+
+
+def _cell(value, fmt):
+    return "" if value is None else format(value, fmt)
+
+
+def markdown(rows, classes):
+    head = ["config", "channels", "kernel", "epochs", "MFLOP / train image"]
+    head += ["mean AUC"] + [f"{c} {CLASS_NAMES[c]}" for c in classes]
+    head += ["fit s (total)", "score s (total)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        config = row["config"] or {}
+        cells = [
+            row["method"],
+            "/".join(map(str, config.get("hidden_dims", []))) or "(PyOD default)",
+            str(config.get("kernel_size", "")),
+            _cell(row["epochs"], "d"),
+            _cell(row["mflops_per_train_image"], ".1f"),
+            f"**{_cell(row['mean_auc'] and 100 * row['mean_auc'], '.2f')}**",
+        ]
+        cells += [
+            _cell(row["auc"].get(c) and 100 * row["auc"][c], ".1f") for c in classes
+        ]
+        cells += [f"{row['fit_seconds']:.0f}", f"{row['score_seconds']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write(args, records, wall_start, done):
+    rows = summarize(records, args.classes)
+    report = {
+        "complete": done,
+        "classes": args.classes,
+        "records": records,
+        "rows": rows,
+        "wall_seconds": time.perf_counter() - wall_start,
+        "date": time.strftime("%Y-%m-%d"),
+        "environment": environment(args),
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    args.out.write_text(markdown(rows, args.classes) + "\n")
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    train = load_fashion_mnist(args.data_home, subset="train")
+    test = load_fashion_mnist(args.data_home, subset="test")
+    configs = [c for c in CONFIGS if c.name in args.configs]
+    methods = [c.name for c in configs] + ([] if args.no_pyod else list(PYOD))
+    print(
+        f"classes {args.classes}, methods {methods}, "
+        f"{torch.get_num_threads()} torch thread(s)",
+        flush=True,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    wall = time.perf_counter()
+    records = []
+    mflops = {}
+    for inlier_class in args.classes:
+        X_inlier, X_test, is_inlier = one_class_split(
+            train.images,
+            train.target,
+            test.images,
+            test.target,
+            inlier_class=inlier_class,
+        )
+        for config in configs:
+            result, epochs, mflops[config.name] = run_config(
+                config, X_inlier, X_test, args.random_state
+            )
+            records.append(
+                record(
+                    config.name,
+                    inlier_class,
+                    is_inlier,
+                    result,
+                    config={
+                        "hidden_dims": list(config.hidden_dims),
+                        "kernel_size": config.kernel_size,
+                        "max_epochs": config.max_epochs,
+                    },
+                    epochs=epochs,
+                    mflops_per_train_image=mflops[config.name],
+                )
+            )
+            print(json.dumps(records[-1]), flush=True)
+            write(args, records, wall, done=False)
+        if not args.no_pyod:
+            for name, run in PYOD.items():
+                (result,) = run(
+                    X_inlier, X_test, epochs=None, random_state=args.random_state
+                ).values()
+                records.append(record(name, inlier_class, is_inlier, result))
+                print(json.dumps(records[-1]), flush=True)
+                write(args, records, wall, done=False)
+    rows = write(args, records, wall, done=True)
+    print(markdown(rows, args.classes))
+    print(f"wall time {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
