@@ -40,6 +40,19 @@ def test_joint_mode_learns_from_few_labels(fitted_joint, digit_split):
     assert fitted_joint.score(X_test, y_test) > 0.7
 
 
+def test_pseudo_labels_reach_the_loss_and_still_learn(digit_split):
+    X_train, y_train, X_test, y_test = digit_split
+    clf = VAEClassifier(
+        **{**TINY_CONV, "max_epochs": 30},
+        unlabeled_weight=1.0,
+        confidence_threshold=0.8,
+        random_state=0,
+    ).fit(X_train, _few_labels(y_train, 10))
+    assert clf.net_.criterion_.unlabeled_weight == 1.0
+    assert clf.net_.criterion_.confidence_threshold == 0.8
+    assert clf.score(X_test, y_test) > 0.7
+
+
 @pytest.mark.parametrize("head_mode", ["joint", "frozen"])
 def test_predict_proba_rows_sum_to_one(head_mode, digit_split):
     X_train, y_train, X_test, _ = digit_split
