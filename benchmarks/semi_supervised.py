@@ -21,6 +21,7 @@ Example::
 """
 
 import argparse
+import ast
 import json
 import time
 from pathlib import Path
@@ -66,6 +67,14 @@ def parse_args(argv=None):
     parser.add_argument(
         "--n-test", type=int, default=None, help="test subset (default: all)"
     )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="other VAEClassifier parameters, e.g. hidden_dims=(32,64) beta=0.5 "
+        "(values are Python literals)",
+    )
     parser.add_argument("--ls-neighbors", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--random-state", type=int, default=0)
@@ -75,6 +84,17 @@ def parse_args(argv=None):
     )
     parser.add_argument("--verbose", type=int, default=1)
     return parser.parse_args(argv)
+
+
+def parse_assignments(assignments):
+    """Map ``["name=literal", ...]`` to a dict of parameter values."""
+    params = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects NAME=VALUE, got {assignment!r}")
+        params[name] = ast.literal_eval(value)
+    return params
 
 
 def load(args):
@@ -119,6 +139,7 @@ def make_method(name, args):
         for param in ("labeled_fraction", "unlabeled_weight", "confidence_threshold"):
             if getattr(args, param) is not None:
                 extra[param] = getattr(args, param)
+        extra.update(parse_assignments(args.set))
         max_epochs = args.max_epochs
         if name == "frozen" and args.frozen_max_epochs is not None:
             max_epochs = args.frozen_max_epochs

@@ -34,7 +34,7 @@ class ConvEncoder(nn.Module):
         Odd kernel size of every convolution.
     """
 
-    def __init__(self, image_shape, latent_dim, channels=(32, 64, 128), kernel_size=3):
+    def __init__(self, image_shape, latent_dim, channels=(32, 64), kernel_size=3):
         super().__init__()
         c, h, w = image_shape
         widths = (c, *channels)
@@ -81,7 +81,7 @@ class ConvDecoder(nn.Module):
         self,
         image_shape,
         latent_dim,
-        channels=(32, 64, 128),
+        channels=(32, 64),
         kernel_size=3,
         n_outputs=1,
     ):
