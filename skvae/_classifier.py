@@ -64,7 +64,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         it only where a mirrored image keeps its class (clothes, natural
         images; not digits or text). Ignored for tabular input and when
         ``head_mode="frozen"``.
-    unlabeled_weight : float, default=0.0
+    unlabeled_weight : float, default=1.0
         Joint mode: weight of the pseudo-label loss on unlabeled samples,
         relative to the labeled cross-entropy. Where the head's prediction
         from an unlabeled sample's posterior mean is confident (probability
@@ -72,7 +72,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         prediction from the sampled latent code (FixMatch-style consistency
         with the latent noise as the perturbation, Sohn et al. 2020). ``0``
         turns it off. Ignored when ``head_mode="frozen"``.
-    confidence_threshold : float, default=0.95
+    confidence_threshold : float, default=0.8
         Minimum probability for a pseudo-label to count; see
         ``unlabeled_weight``.
 
@@ -144,8 +144,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         classifier_weight=1.0,
         labeled_fraction=0.25,
         augment=False,
-        unlabeled_weight=0.0,
-        confidence_threshold=0.95,
+        unlabeled_weight=1.0,
+        confidence_threshold=0.8,
     ):
         super().__init__(
             latent_dim,

@@ -40,16 +40,19 @@ def test_joint_mode_learns_from_few_labels(fitted_joint, digit_split):
     assert fitted_joint.score(X_test, y_test) > 0.7
 
 
-def test_pseudo_labels_reach_the_loss_and_still_learn(digit_split):
+@pytest.mark.parametrize("unlabeled_weight", [0.0, 3.0])
+def test_pseudo_label_settings_reach_the_loss_and_still_learn(
+    unlabeled_weight, digit_split
+):
     X_train, y_train, X_test, y_test = digit_split
     clf = VAEClassifier(
         **{**TINY_CONV, "max_epochs": 30},
-        unlabeled_weight=1.0,
-        confidence_threshold=0.8,
+        unlabeled_weight=unlabeled_weight,
+        confidence_threshold=0.9,
         random_state=0,
     ).fit(X_train, _few_labels(y_train, 10))
-    assert clf.net_.criterion_.unlabeled_weight == 1.0
-    assert clf.net_.criterion_.confidence_threshold == 0.8
+    assert clf.net_.criterion_.unlabeled_weight == unlabeled_weight
+    assert clf.net_.criterion_.confidence_threshold == 0.9
     assert clf.score(X_test, y_test) > 0.7
 
 
