@@ -139,21 +139,23 @@ def make_method(name, args):
         for param in ("labeled_fraction", "unlabeled_weight", "confidence_threshold"):
             if getattr(args, param) is not None:
                 extra[param] = getattr(args, param)
-        extra.update(parse_assignments(args.set))
         max_epochs = args.max_epochs
         if name == "frozen" and args.frozen_max_epochs is not None:
             max_epochs = args.frozen_max_epochs
-        return VAEClassifier(
-            latent_dim=args.latent_dim,
-            head_mode=name,
-            augment=args.augment,
-            max_epochs=max_epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            random_state=args.random_state,
-            verbose=args.verbose,
+        params = {
+            "latent_dim": args.latent_dim,
+            "head_mode": name,
+            "augment": args.augment,
+            "max_epochs": max_epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "random_state": args.random_state,
+            "verbose": args.verbose,
             **extra,
-        )
+        }
+        # --set comes last, so it may override anything (e.g. the model's
+        # random_state while the labeled subset keeps --random-state).
+        return VAEClassifier(**{**params, **parse_assignments(args.set)})
     if name == "logreg":
         return LogisticRegression(max_iter=2000)
     if name == "labelspreading":
