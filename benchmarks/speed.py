@@ -185,6 +185,11 @@ def main():
         f"scoring seconds skvae {np.round(skvae_scores, 3).tolist()}, "
         f"loop {np.round(loop_scores, 3).tolist()}"
     )
+    print(
+        f"training seconds ({args.repeats} alternating repeats): "
+        f"skvae {np.round(skvae_trains, 2).tolist()}, "
+        f"loop {np.round(loop_trains, 2).tolist()}"
+    )
     if args.output:
         with open(args.output, "w") as f:
             json.dump(
