@@ -345,6 +345,10 @@ class _BaseVAE(BaseEstimator):
         """Extra keyword arguments for the skorch net; subclasses extend them."""
         return {"criterion__beta": self.beta}
 
+    def _extra_callbacks(self):
+        """Named skorch callbacks a subclass adds to the training run."""
+        return []
+
     def _n_epochs(self, n_samples):
         """Resolve ``max_epochs="auto"`` for a training set of ``n_samples``."""
         if self.max_epochs != "auto":
@@ -365,6 +369,7 @@ class _BaseVAE(BaseEstimator):
                     sink=print if self.verbose else _silent,
                 )
             )
+        callbacks.extend(self._extra_callbacks())
         if self.verbose >= 2:
             callbacks.append(ProgressBar())
         return self._net_class(

@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 
 from ._base import _BaseVAE, fill_doc
+from ._callbacks import WeightAveraging
 from ._scoring import class_probabilities, latent_means
 from .nn import SemiSupervisedLoss
 from .nn._semi import SemiSupervisedLoader
@@ -75,6 +76,13 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
     confidence_threshold : float, default=0.8
         Minimum probability for a pseudo-label to count; see
         ``unlabeled_weight``.
+    swa_start : float or None, default=0.7
+        Stochastic weight averaging: after this share of ``max_epochs``, the
+        weights after every optimizer step are averaged, and the average is
+        the fitted model (Izmailov et al. 2018). It makes the result depend
+        less on where the last steps happened to land. ``None`` keeps the
+        last weights. Ignored with ``early_stopping=True``, which keeps the
+        weights of the best validation epoch instead.
 
     Attributes
     ----------
@@ -116,6 +124,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         "augment": ["boolean"],
         "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
         "confidence_threshold": [Interval(Real, 0, 1, closed="both")],
+        "swa_start": [Interval(Real, 0, 1, closed="left"), None],
     }
 
     def __init__(
@@ -146,6 +155,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         augment=False,
         unlabeled_weight=1.0,
         confidence_threshold=0.8,
+        swa_start=0.7,
     ):
         super().__init__(
             latent_dim,
@@ -174,6 +184,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         self.augment = augment
         self.unlabeled_weight = unlabeled_weight
         self.confidence_threshold = confidence_threshold
+        self.swa_start = swa_start
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -247,6 +258,11 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
             "iterator_train__labeled_fraction": self.labeled_fraction,
             "iterator_train__augment": self.augment and self.head_mode == "joint",
         }
+
+    def _extra_callbacks(self):
+        if self.swa_start is None or self.early_stopping:
+            return []
+        return [("weight_averaging", WeightAveraging(self.swa_start))]
 
     def _fit_head(self, X, y, n_samples):
         """Train only the head on the frozen encoder's latent means.
