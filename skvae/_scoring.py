@@ -41,7 +41,8 @@ def iter_batches(X, batch_size, input_shape, device):
     for start in range(0, len(X), batch_size):
         rows = np.asarray(X[start : start + batch_size], dtype=np.float32)
         buffer = torch.zeros((batch_size, stride), dtype=torch.float32)
-        buffer[: len(rows), :n_features] = torch.from_numpy(rows.reshape(len(rows), -1))
+        # Copy through NumPy: read-only input (a memory map) needs no torch view.
+        buffer.numpy()[: len(rows), :n_features] = rows.reshape(len(rows), -1)
         batch = buffer[:, :n_features].view(batch_size, *input_shape)
         yield batch.to(device), len(rows)
 

@@ -467,3 +467,21 @@ def test_outputs_are_bit_identical_whatever_the_batch(input_shape):
         rows = np.arange(0, 300, 37)
         one_by_one = [fn(module, X[i : i + 1], input_shape=input_shape) for i in rows]
         np.testing.assert_array_equal(full[rows], np.concatenate(one_by_one))
+
+
+@pytest.mark.parametrize("input_shape", [(6,), (1, 8, 8)])
+def test_read_only_input_scores_silently_and_equally(input_shape):
+    """A read-only array (e.g. ``np.load(..., mmap_mode="r")``) is only read."""
+    import warnings
+
+    torch.manual_seed(0)
+    module = make_vae(input_shape, 2, hidden_dims=(8,))
+    X = np.random.RandomState(0).rand(20, int(np.prod(input_shape))).astype(np.float32)
+    X_read_only = X.copy()
+    X_read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = elbo_scores(module, X_read_only, input_shape=input_shape)
+    np.testing.assert_array_equal(
+        scores, elbo_scores(module, X, input_shape=input_shape)
+    )
