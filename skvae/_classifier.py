@@ -80,9 +80,12 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         Stochastic weight averaging: after this share of ``max_epochs``, the
         weights after every optimizer step are averaged, and the average is
         the fitted model (Izmailov et al. 2018). It makes the result depend
-        less on where the last steps happened to land. ``None`` keeps the
-        last weights. Ignored with ``early_stopping=True``, which keeps the
-        weights of the best validation epoch instead.
+        less on where the last steps happened to land; it needs training
+        that has settled by then (with few epochs that still improve fast,
+        it can cost accuracy). ``None`` keeps the last weights. In frozen
+        mode it applies to the VAE, before the head is trained. Ignored with
+        ``early_stopping=True``, which keeps the weights of the best
+        validation epoch instead.
 
     Attributes
     ----------
