@@ -3,7 +3,7 @@ import torch
 from torch.nn import functional as F
 
 from skvae.nn import SemiSupervisedLoss
-from skvae.nn._semi import pseudo_label_loss
+from skvae.nn._semi import SemiSupervisedLoader, pseudo_label_loss, shift_flip
 
 
 def _batch():
@@ -58,3 +58,41 @@ def test_batch_without_labels_uses_only_pseudo_labels():
     loss = SemiSupervisedLoss(unlabeled_weight=1.0, confidence_threshold=0.9)
     expected = -(log_px - kl).mean() + pseudo_label_loss(logits, teacher, 0.9)
     torch.testing.assert_close(loss(log_px, kl, logits, y, teacher), expected)
+
+
+def _centred_images(n=32, side=12):
+    """Images whose content stays inside the frame after a 2-pixel shift."""
+    torch.manual_seed(0)
+    x = torch.zeros(n, 1, side, side)
+    x[:, :, 3:-3, 3:-3] = torch.rand(n, 1, side - 6, side - 6)
+    return x
+
+
+def test_shift_flip_without_shift_only_mirrors():
+    x = _centred_images()
+    out = shift_flip(x, max_shift=0)
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert torch.all(same | mirrored)
+    assert same.any() and mirrored.any()
+
+
+def test_shift_flip_moves_content_without_losing_it():
+    x = _centred_images()
+    out = shift_flip(x, max_shift=2)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
+    assert not torch.equal(out, x)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_loader_augments_image_batches_only_when_asked(augment):
+    x = _centred_images()
+    y = torch.tensor([0, 1] * 4 + [-1] * 24)
+    dataset = torch.utils.data.TensorDataset(x, y)
+    dataset.y = y
+    loader = SemiSupervisedLoader(dataset, batch_size=8, augment=augment)
+    x_batch, y_batch = next(iter(loader))
+    assert x_batch.shape == (8, 1, 12, 12)
+    assert torch.equal(y_batch, y[:8])
+    assert torch.equal(x_batch, x[:8]) != augment
