@@ -20,7 +20,10 @@ Variants (combine with ``+``, e.g. ``ema+features``):
   without;
 - ``features-view``: as ``features``, but the student prediction comes from a
   shifted and mirrored copy of the image (:func:`skvae.nn._semi.shift_flip`),
-  while the VAE and the teacher see the clean image.
+  while the VAE and the teacher see the clean image;
+- ``features-cutout``: as ``features-view``, and a random square of side
+  ``--cutout`` pixels of the student's view is set to 0 (a stronger
+  augmentation, as FixMatch's).
 
 Example::
 
@@ -44,7 +47,7 @@ from skvae import VAEClassifier
 from skvae.nn import _semi
 from skvae.nn._blocks import mlp
 
-VARIANTS = ("plain", "cosine", "ema", "features", "features-view")
+VARIANTS = ("plain", "cosine", "ema", "features", "features-view", "features-cutout")
 
 
 def parse_args(argv=None):
@@ -56,6 +59,7 @@ def parse_args(argv=None):
     parser.add_argument("--model-seed", type=int, default=0)
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--cutout", type=int, default=8)
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE")
     parser.add_argument("--n-unlabeled", type=int, default=None)
     parser.add_argument("--n-test", type=int, default=None)
@@ -98,7 +102,18 @@ class ExponentialAverage(Callback):
         net.module_.load_state_dict(self.average_.module.state_dict())
 
 
-def head_on_features(dropout, two_views):
+def cutout(x, side):
+    """Zero one random ``side`` x ``side`` square of each image."""
+    n, _, h, w = x.shape
+    top = torch.randint(0, h - side + 1, (n,)).tolist()
+    left = torch.randint(0, w - side + 1, (n,)).tolist()
+    x = x.clone()
+    for image, i, j in zip(x, top, left, strict=True):
+        image[:, i : i + side, j : j + side] = 0
+    return x
+
+
+def head_on_features(dropout, two_views, cutout_side=0):
     """Patch SemiSupervisedVAE so that its head reads the encoder's features."""
     cls = _semi.SemiSupervisedVAE
     init = cls.__init__
@@ -121,7 +136,10 @@ def head_on_features(dropout, two_views):
         if not self.training:
             return self.decode(z), mu, logvar, teacher, teacher
         if two_views:
-            h = features(self, _semi.shift_flip(x))
+            view = _semi.shift_flip(x)
+            if cutout_side:
+                view = cutout(view, cutout_side)
+            h = features(self, view)
         logits = self.head(F.dropout(h, dropout, training=True))
         return self.decode(z), mu, logvar, logits, teacher
 
@@ -142,8 +160,12 @@ def apply_variant(args):
             )
         elif part == "ema":
             add_callback("ema", lambda net: ExponentialAverage(args.ema_decay))
-        elif part in ("features", "features-view"):
-            head_on_features(args.dropout, two_views=part == "features-view")
+        elif part in ("features", "features-view", "features-cutout"):
+            head_on_features(
+                args.dropout,
+                two_views=part != "features",
+                cutout_side=args.cutout if part == "features-cutout" else 0,
+            )
         elif part != "plain":
             raise SystemExit(f"unknown variant {part!r}; choose from {VARIANTS}")
 
