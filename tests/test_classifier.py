@@ -56,6 +56,25 @@ def test_pseudo_label_settings_reach_the_loss_and_still_learn(
     assert clf.score(X_test, y_test) > 0.7
 
 
+@pytest.mark.parametrize(
+    "head_mode, vat_eps, module_eps",
+    [("joint", 0.0, 0.0), ("joint", 0.2, 0.2 * 8), ("frozen", 0.2, 0.0)],
+)
+def test_virtual_adversarial_radius_is_per_feature_and_joint_only(
+    head_mode, vat_eps, module_eps, digit_split
+):
+    X_train, y_train, X_test, y_test = digit_split
+    clf = VAEClassifier(
+        **{**TINY_CONV, "max_epochs": 30},
+        head_mode=head_mode,
+        vat_eps=vat_eps,
+        random_state=0,
+    ).fit(X_train, _few_labels(y_train, 10))
+    # 8x8 digits: the L2 radius is vat_eps * sqrt(64).
+    assert clf.net_.module_.vat_eps == pytest.approx(module_eps)
+    assert clf.score(X_test, y_test) > 0.7
+
+
 @pytest.mark.parametrize("head_mode", ["joint", "frozen"])
 def test_predict_proba_rows_sum_to_one(head_mode, digit_split):
     X_train, y_train, X_test, _ = digit_split

@@ -18,6 +18,7 @@ def make_vae(
     likelihood="gaussian",
     decoder_var=1.0,
     n_classes=None,
+    vat_eps=0.0,
 ):
     """Build a :class:`VAE` for inputs of ``input_shape``.
 
@@ -39,6 +40,9 @@ def make_vae(
     n_classes : int, default=None
         If given, build a :class:`SemiSupervisedVAE` with a classifier head
         for that many classes.
+    vat_eps : float, default=0.0
+        Virtual adversarial radius of the :class:`SemiSupervisedVAE` (L2 norm
+        over a whole input); ignored without ``n_classes``.
     """
     lik = make_likelihood(likelihood, decoder_var, input_shape)
     if len(input_shape) == 3:
@@ -54,4 +58,6 @@ def make_vae(
         )
     if n_classes is None:
         return VAE(encoder, decoder, lik)
-    return SemiSupervisedVAE(encoder, decoder, lik, n_classes, latent_dim)
+    return SemiSupervisedVAE(
+        encoder, decoder, lik, n_classes, latent_dim, vat_eps=vat_eps
+    )

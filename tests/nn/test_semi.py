@@ -2,8 +2,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from skvae.nn import SemiSupervisedLoss
-from skvae.nn._semi import SemiSupervisedLoader, pseudo_label_loss, shift_flip
+from skvae.nn import SemiSupervisedLoss, make_vae
+from skvae.nn._semi import (
+    SemiSupervisedLoader,
+    pseudo_label_loss,
+    shift_flip,
+    virtual_adversarial_kl,
+)
 
 
 def _batch():
@@ -96,3 +101,66 @@ def test_loader_augments_image_batches_only_when_asked(augment):
     assert x_batch.shape == (8, 1, 12, 12)
     assert torch.equal(y_batch, y[:8])
     assert torch.equal(x_batch, x[:8]) != augment
+
+
+def _kl(p_logits, q_logits):
+    p = F.softmax(p_logits, dim=1)
+    return torch.sum(p * (F.log_softmax(p_logits, 1) - F.log_softmax(q_logits, 1)), 1)
+
+
+def test_virtual_adversarial_step_follows_the_only_feature_that_matters():
+    # A linear classifier that reads feature 0 alone: the most sensitive
+    # direction is +-e0, which one power iteration finds exactly.
+    torch.manual_seed(0)
+    weights = torch.zeros(5, 3)
+    weights[0] = torch.tensor([2.0, -1.0, 0.5])
+    x = torch.randn(8, 5)
+    logits = x @ weights
+    kl = virtual_adversarial_kl(lambda v: v @ weights, x, logits, eps=0.5)
+    step = torch.zeros(1, 5)
+    step[0, 0] = 0.5
+    # The sign of the step is the random probe's; either way it is +-e0.
+    plus = _kl(logits, (x + step) @ weights)
+    minus = _kl(logits, (x - step) @ weights)
+    assert torch.all(torch.isclose(kl, plus) | torch.isclose(kl, minus))
+    random_step = 0.5 * F.normalize(torch.randn(8, 5), dim=1)
+    assert kl.shape == (8,)
+    assert torch.all(kl > _kl(logits, (x + random_step) @ weights))
+
+
+def test_virtual_adversarial_gradient_reaches_the_classifier_not_the_target():
+    weights = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    weights.requires_grad_()
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+
+    def gradient(target_logits):
+        torch.manual_seed(2)  # the same random probe for both calls
+        kl = virtual_adversarial_kl(lambda v: v @ weights, x, target_logits, eps=1.0)
+        return kl, torch.autograd.grad(kl.sum(), weights)[0]
+
+    kl, through_target = gradient(x @ weights)
+    _, constant_target = gradient((x @ weights).detach())
+    assert torch.all(kl > 0) and torch.any(through_target != 0)
+    torch.testing.assert_close(through_target, constant_target)
+
+
+def test_adversarial_divergence_adds_its_mean_to_the_classification_term():
+    log_px, kl, logits, y, teacher = _batch()
+    adversarial = torch.tensor([0.0, 1, 2, 3, 4, 5])
+    loss = SemiSupervisedLoss(classifier_weight=0.5, n_features=10)
+    expected = loss(log_px, kl, logits, y, teacher) + 0.5 * 10 * 2.5
+    torch.testing.assert_close(
+        loss(log_px, kl, logits, y, teacher, adversarial), expected
+    )
+
+
+@pytest.mark.parametrize("vat_eps", [0.0, 1.0])
+def test_module_returns_the_adversarial_divergence_only_when_training(vat_eps):
+    torch.manual_seed(0)
+    module = make_vae((1, 8, 8), 2, hidden_dims=(4,), n_classes=3, vat_eps=vat_eps)
+    x = torch.rand(5, 1, 8, 8)
+    adversarial = module.train()(x)[5]
+    assert adversarial.shape == (5,)
+    assert torch.all(adversarial > 0) == (vat_eps > 0)
+    assert adversarial.requires_grad == (vat_eps > 0)
+    torch.testing.assert_close(module.eval()(x)[5], torch.zeros(5))
