@@ -8,9 +8,10 @@ labels per class (the other labels are set to -1, scikit-learn's marker for
 unlabeled samples, as in :class:`~sklearn.semi_supervised.LabelSpreading`).
 It is compared with a :class:`~sklearn.linear_model.LogisticRegression` that
 can only use the labeled images, and with the VAE's two training recipes:
-``head_mode="joint"`` (ELBO on everything plus cross-entropy on the labeled
-images) and ``head_mode="frozen"`` (the VAE first, then a head on its frozen
-codes).
+``head_mode="joint"`` (ELBO on everything, cross-entropy on the labeled
+images, and on every image a prediction kept stable under a small adversarial
+change, ``vat_eps``) and ``head_mode="frozen"`` (the VAE first, then a head on
+its frozen codes).
 
 The figure is written as a PNG into the folder named by the
 ``SKVAE_EXAMPLE_OUTPUT`` environment variable (default ``./example-output``).
