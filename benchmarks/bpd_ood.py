@@ -37,8 +37,8 @@ from sklearn.datasets import load_digits
 
 import skvae
 from skvae import VAEOutlierDetector
-from skvae._scoring import bits_per_dim
 from skvae.datasets import load_fashion_mnist
+from skvae.scoring import bits_per_dim
 
 
 def parse_args(argv=None):

@@ -8,6 +8,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -15,19 +16,20 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from ._callbacks import FiniteLossGuard, TrainingDiverged
-from ._net import VAENet
-from ._scoring import elbo_scores
+from ._persistence import warn_if_incompatible
 from ._validation import (
     ValidatedRows,
     check_unit_interval,
     resolve_input_shape,
     split_image_shape,
 )
+from ._version import __version__
+from .net import VAENet
 from .nn import make_vae
+from .scoring import elbo_scores
 from .utils._distributed import agree_on_seed
 from .utils._sklearn import (
     Interval,
-    Options,
     StrOptions,
     check_array,
     check_is_fitted,
@@ -95,8 +97,8 @@ _DOCS = {
         Epochs without improvement before early stopping.
     tol : float, default=1e-4
         Minimal relative improvement of the validation loss.
-    device : str, default="cpu"
-        Torch device to train and score on, e.g. ``"cuda"``.
+    device : str or torch.device, default="cpu"
+        Torch device to train and score on, e.g. ``"cuda"`` or ``"cuda:1"``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, latent sampling during
         training and the validation split. Pass an int for reproducible
@@ -106,10 +108,13 @@ _DOCS = {
         duration), 2 adds a progress bar per epoch.
     warm_start : bool, default=False
         If True and the network built by the previous ``fit`` matches the
-        current parameters and input shape, ``fit`` continues training it for
-        ``max_epochs`` more epochs instead of starting afresh.
+        current parameters and input shape, ``fit`` continues training its
+        weights for ``max_epochs`` more epochs instead of starting afresh.
+        The training settings are the current ones (``max_epochs``, ``lr``,
+        ``beta``, ``batch_size``, ...), with a fresh optimizer as in
+        scikit-learn's warm-started networks; ``history_`` runs on.
 """.strip(),
-    "vae_attributes": """    net_ : skvae._net.VAENet
+    "vae_attributes": """    net_ : skvae.net.VAENet
         The fitted skorch net; ``net_.module_`` is the torch VAE.
     input_shape_ : tuple of int
         Shape of one sample as the network sees it: ``(C, H, W)`` for the
@@ -145,7 +150,7 @@ class _BaseVAE(BaseEstimator):
     """Base class of the skvae estimators.
 
     Holds the shared hyperparameters, turns input arrays into module input,
-    builds and trains the skorch :class:`~skvae._net.VAENet`, and computes the
+    builds and trains the skorch :class:`~skvae.net.VAENet`, and computes the
     per-sample ELBO. Subclasses add the verbs of their task.
     """
 
@@ -171,7 +176,7 @@ class _BaseVAE(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "device": [str, Options(object, {None})],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -287,35 +292,62 @@ class _BaseVAE(BaseEstimator):
         """Build the module and the skorch net for validated ``X`` and train it.
 
         With ``warm_start`` and an existing net for the same architecture,
-        training continues from its weights instead. Returns the seed the
-        training ran with, for later seeded steps.
+        training continues from its weights instead, under the current
+        training settings. Returns the seed the training ran with, for later
+        seeded steps.
         """
+        self._check_training_params()
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         seed = agree_on_seed(seed)
         module_kwargs = self._module_kwargs()
         resume = (
             self.warm_start and getattr(self, "_module_kwargs_", None) == module_kwargs
         )
+        previous = self.net_ if resume else None
         with seeded(seed, self.device):
-            if not resume:
-                self.net_ = self._build_net(make_vae(**module_kwargs), seed, len(X))
+            self.net_ = self._build_net(module_kwargs, seed, len(X))
+            if previous is not None:
+                self.net_.initialize()
+                self.net_.module_.load_state_dict(previous.module_.state_dict())
+                self.net_.history_ = previous.history_
             self._module_kwargs_ = module_kwargs
-            try:
-                self.net_.partial_fit(self._as_module_input(X), y)
-            except TrainingDiverged as diverged:
-                self._recover_from_divergence(diverged)
+            self._train(self.net_, self._as_module_input(X), y)
         return seed
 
-    def _recover_from_divergence(self, diverged):
-        """Restore the last finite weights, or raise if there are none."""
-        guard = dict(self.net_.callbacks_)["finite_loss"]
+    def _train(self, net, X, y=None):
+        """Train ``net`` (with a ``FiniteLossGuard``), recovering from divergence."""
+        try:
+            net.partial_fit(X, y)
+        except TrainingDiverged as diverged:
+            self._recover_from_divergence(net, diverged)
+
+    def _check_training_params(self):
+        """Check the parameters whose constraints cannot say it all."""
+        if self.kernel_size % 2 == 0:
+            raise ValueError(
+                f"kernel_size={self.kernel_size} must be odd (e.g. 3 or 5): the "
+                "convolutions pad by kernel_size // 2 so that each stride-2 "
+                "layer halves the image side exactly."
+            )
+        try:
+            torch.device(self.device)
+        except RuntimeError as error:
+            raise ValueError(
+                f"device={self.device!r} is not a torch device. Pass 'cpu', "
+                "'cuda', 'cuda:<index>' or 'mps'."
+            ) from error
+
+    def _recover_from_divergence(self, net, diverged):
+        """Restore the last finite weights of ``net``, or raise if there are none."""
+        guard = dict(net.callbacks_)["finite_loss"]
         advice = f"Lower lr (now {self.lr}), or scale X to a unit range."
         if guard.last_good_state_ is None:
             raise ValueError(
                 f"Training diverged: the loss became {diverged.loss} in the first "
                 f"epoch, so there are no usable weights. {advice}"
             )
-        self.net_.module_.load_state_dict(guard.last_good_state_)
+        net.module_.load_state_dict(guard.last_good_state_)
+        guard.last_good_state_ = None  # the copy must not travel in pickles
         warnings.warn(
             f"Training diverged: the loss became {diverged.loss} in epoch "
             f"{diverged.epoch}. Kept the weights of epoch "
@@ -357,7 +389,14 @@ class _BaseVAE(BaseEstimator):
         epochs = math.ceil(AUTO_TRAINING_STEPS / batches_per_epoch)
         return min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, epochs))
 
-    def _build_net(self, module, seed, n_samples):
+    def _build_net(self, module_kwargs, seed, n_samples):
+        """Return an unfitted skorch net that builds its module from ``module_kwargs``.
+
+        skorch builds the module with :func:`skvae.nn.make_vae` when it
+        initializes (the caller seeds that). Handing skorch a module
+        instance instead would pickle its weights twice: once as the
+        ``module`` parameter and once as the fitted ``module_``.
+        """
         train_split, callbacks = None, [("finite_loss", FiniteLossGuard())]
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, random_state=seed)
@@ -373,7 +412,8 @@ class _BaseVAE(BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(ProgressBar())
         return self._net_class(
-            module,
+            make_vae,
+            **{f"module__{name}": value for name, value in module_kwargs.items()},
             **self._net_params(),
             lr=self.lr,
             max_epochs=self._n_epochs(n_samples),
@@ -384,6 +424,17 @@ class _BaseVAE(BaseEstimator):
             device=self.device,
             verbose=int(self.verbose),
         )
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_skvae_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        warn_if_incompatible(
+            type(self).__name__, state.pop("_skvae_version", "unknown")
+        )
+        super().__setstate__(state)
 
     def _expected_failed_checks(self):
         """Return the sklearn common checks this estimator fails, with reasons.
@@ -412,7 +463,7 @@ class _BaseVAE(BaseEstimator):
     # -- scoring -------------------------------------------------------------
 
     def _map_module(self, scoring_fn, X, **kwargs):
-        """Apply a function of :mod:`skvae._scoring` to validated rows ``X``."""
+        """Apply a function of :mod:`skvae.scoring` to validated rows ``X``."""
         return scoring_fn(
             self.net_.module_,
             X,

@@ -22,7 +22,9 @@ class FiniteLossGuard(Callback):
     A too-large learning rate makes the VAE loss explode to inf or nan, after
     which every score would be nan. This callback copies the module's weights
     at the end of each epoch and raises :class:`TrainingDiverged` at the
-    first non-finite batch loss, so the estimator can restore the copy.
+    first non-finite batch loss, so the estimator can restore the copy. When
+    training ends normally the copy is dropped, so a fitted estimator does
+    not carry (and pickle) its weights twice.
     """
 
     def initialize(self):
@@ -40,6 +42,9 @@ class FiniteLossGuard(Callback):
             for name, tensor in net.module_.state_dict().items()
         }
         self.last_good_epoch_ = len(net.history)
+
+    def on_train_end(self, net, **kwargs):
+        self.last_good_state_ = None
 
 
 class WeightAveraging(Callback):

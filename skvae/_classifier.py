@@ -1,6 +1,8 @@
 """Semi-supervised classification with a variational autoencoder."""
 
+import inspect
 import math
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -10,16 +12,28 @@ from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 
 from ._base import _BaseVAE, fill_doc
-from ._callbacks import WeightAveraging
-from ._scoring import class_probabilities, latent_means
+from ._callbacks import FiniteLossGuard, WeightAveraging
+from ._data import SemiSupervisedLoader
 from .nn import SemiSupervisedLoss
-from .nn._semi import SemiSupervisedLoader
+from .scoring import class_probabilities, latent_means
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from .utils._torch import seeded
 
 __all__ = ["VAEClassifier"]
 
 UNLABELED = -1
+# swa_start="auto" without early stopping.
+DEFAULT_SWA_START = 0.7
+# Parameters of the joint loss and its batches; the frozen mode trains the
+# head on latent means with a plain cross-entropy, so they do nothing there.
+JOINT_ONLY_PARAMETERS = (
+    "classifier_weight",
+    "labeled_fraction",
+    "augment",
+    "unlabeled_weight",
+    "confidence_threshold",
+    "vat_eps",
+)
 
 
 @fill_doc
@@ -89,16 +103,21 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         more forward and backward pass of the encoder per batch (fit takes
         ~1.5 times as long); ``0`` turns it off. Ignored when
         ``head_mode="frozen"``.
-    swa_start : float or None, default=0.7
+    swa_start : float, "auto" or None, default="auto"
         Stochastic weight averaging: after this share of ``max_epochs``, the
         weights after every optimizer step are averaged, and the average is
         the fitted model (Izmailov et al. 2018). It makes the result depend
         less on where the last steps happened to land; it needs training
         that has settled by then (with few epochs that still improve fast,
-        it can cost accuracy). ``None`` keeps the last weights. In frozen
-        mode it applies to the VAE, before the head is trained. Ignored with
-        ``early_stopping=True``, which keeps the weights of the best
-        validation epoch instead.
+        it can cost accuracy). ``None`` keeps the last weights. ``"auto"``
+        means 0.7, or ``None`` with ``early_stopping=True``, which keeps the
+        weights of the best validation epoch instead (a float with early
+        stopping warns and is not used). In frozen mode it applies to the
+        VAE, before the head is trained.
+
+    The parameters marked "joint mode" shape the joint loss and its batches;
+    setting one of them to a value other than its default with
+    ``head_mode="frozen"`` warns that it has no effect.
 
     Attributes
     ----------
@@ -141,7 +160,11 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
         "confidence_threshold": [Interval(Real, 0, 1, closed="both")],
         "vat_eps": [Interval(Real, 0, None, closed="left")],
-        "swa_start": [Interval(Real, 0, 1, closed="left"), None],
+        "swa_start": [
+            Interval(Real, 0, 1, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
     }
 
     def __init__(
@@ -173,7 +196,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         unlabeled_weight=1.0,
         confidence_threshold=0.8,
         vat_eps=0.15,
-        swa_start=0.7,
+        swa_start="auto",
     ):
         super().__init__(
             latent_dim,
@@ -223,6 +246,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         """
         X, y = self._validate_input(X, y, reset=True)
         y_encoded = self._encode_labels(y)
+        self._warn_inert_parameters()
         if self.head_mode == "joint":
             self._fit_vae(X, y_encoded)
             return self
@@ -231,6 +255,36 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         with seeded(seed + 1, self.device):
             self._fit_head(X[labeled], y_encoded[labeled], len(X))
         return self
+
+    def _warn_inert_parameters(self):
+        """Warn about set parameters that the chosen mode does not use."""
+        defaults = {
+            name: param.default
+            for name, param in inspect.signature(type(self)).parameters.items()
+        }
+        if self.head_mode == "frozen":
+            inert = [
+                name
+                for name in JOINT_ONLY_PARAMETERS
+                if getattr(self, name) != defaults[name]
+            ]
+            if inert:
+                warnings.warn(
+                    f"{', '.join(inert)} only affect head_mode='joint'; with "
+                    "head_mode='frozen' the head is trained on the latent means "
+                    "with a plain cross-entropy, so they are not used.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        if self.early_stopping and self.swa_start not in ("auto", None):
+            warnings.warn(
+                f"swa_start={self.swa_start} is not used with "
+                "early_stopping=True, which keeps the weights of the best "
+                "validation epoch; set swa_start='auto' or None to silence "
+                "this warning.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _expected_failed_checks(self):
         return {
@@ -288,7 +342,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
     def _extra_callbacks(self):
         if self.swa_start is None or self.early_stopping:
             return []
-        return [("weight_averaging", WeightAveraging(self.swa_start))]
+        start = DEFAULT_SWA_START if self.swa_start == "auto" else self.swa_start
+        return [("weight_averaging", WeightAveraging(start))]
 
     def _fit_head(self, X, y, n_samples):
         """Train only the head on the frozen encoder's latent means.
@@ -308,11 +363,12 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             train_split=None,
+            callbacks=[("finite_loss", FiniteLossGuard())],
             device=self.device,
             verbose=int(self.verbose),
         )
         Z = self._map_module(latent_means, X).astype(np.float32)
-        head_net.fit(Z, y)
+        self._train(head_net, Z, y)
 
     def predict_proba(self, X):
         """Class probabilities from the head on the posterior mean.

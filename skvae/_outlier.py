@@ -4,18 +4,14 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import OutlierMixin
+from sklearn.exceptions import NotFittedError
 
 from ._base import _BaseVAE, fill_doc
-from ._scoring import (
-    elbo_and_latent_means,
-    iwae_scores,
+from .scoring import (
     latent_gaussian,
-    latent_mahalanobis_scores,
-    latent_means,
     latent_noise,
     mahalanobis_scores,
-    reconstruction_probability_scores,
-    reconstruction_scores,
+    per_sample_outputs,
 )
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 
@@ -29,6 +25,16 @@ SCORE_TYPES = (
     "latent_mahalanobis",
     "elbo_mahalanobis",
 )
+# Scores that draw n_samples posterior samples per sample.
+MONTE_CARLO_SCORES = ("iwae", "reconstruction_probability")
+# The standardised parts summed by "elbo_mahalanobis".
+COMBINED_PARTS = ("elbo", "latent_mahalanobis")
+
+
+def _mean_and_std(scores):
+    """Mean and standard deviation of training scores (1 for constant ones)."""
+    std = float(np.std(scores))
+    return float(np.mean(scores)), std if std > 0 else 1.0
 
 
 @fill_doc
@@ -88,8 +94,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     ----------
     %(vae_attributes)s
     offset_ : float
-        Threshold on ``score_samples``: ``decision_function`` is
-        ``score_samples - offset_``.
+        Threshold on ``score_samples`` of the current ``score_type``:
+        ``decision_function`` is ``score_samples - offset_``. ``fit`` sets a
+        threshold for every score type (see Notes), so ``score_type`` may be
+        changed after fit.
     latent_mean_ : ndarray of shape (latent_dim,)
         Mean of the posterior means of the training data.
     latent_covariance_ : ndarray of shape (latent_dim, latent_dim)
@@ -138,9 +146,17 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     the other samples it is scored with. The Monte-Carlo scores draw
     ``z_k = mu + sigma * eps_k`` with one set of standard-normal draws
     ``eps`` shared by all samples and all calls, seeded from
-    ``random_state`` at fit. ``offset_`` comes from the training scores of
-    the chosen ``score_type``, computed as ``score_samples`` computes them;
-    changing ``score_type`` or ``n_samples`` calls for a new fit.
+    ``random_state`` at fit.
+
+    ``fit`` computes the training scores of every score type in one pass and
+    keeps a threshold for each, computed as ``score_samples`` computes the
+    scores, so ``set_params(score_type=...)`` after fit changes
+    ``score_samples``, ``decision_function`` and ``predict`` together. The
+    Monte-Carlo types (``"iwae"``, ``"reconstruction_probability"``) are the
+    exception: their training scores cost ``n_samples`` decoder passes per
+    sample (about a quarter of the default fit), so their thresholds exist
+    only when fit ran with one of them; otherwise ``decision_function`` and
+    ``predict`` raise and ask for a refit, while ``score_samples`` works.
 
     ``score(X)`` is the mean ELBO whatever ``score_type`` is: it is the
     unsupervised model-selection criterion, so ``GridSearchCV`` compares
@@ -254,21 +270,54 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         # The Monte-Carlo draws get their own stream, derived from the
         # training seed so that random_state fixes them too.
         self._noise_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        # One pass over the training data gives the latent statistics, the
+        # standardisation of the combined score and every threshold.
+        outputs = self._module_outputs(X, self.score_type in MONTE_CARLO_SCORES)
         self.latent_mean_, self.latent_covariance_ = latent_gaussian(
-            self._map_module(latent_means, X)
+            outputs["latent_means"]
         )
-        # Training statistics of the components of "elbo_mahalanobis", kept
-        # whatever score_type is, so that set_params(score_type=...) after
-        # fit works for every score type.
-        self._standardization = {}
-        for name, train_scores in self._combined_parts(X).items():
-            std = float(np.std(train_scores))
-            self._standardization[name] = (
-                float(np.mean(train_scores)),
-                std if std > 0 else 1.0,
-            )
-        self.offset_ = self._threshold(self._score_samples(X))
+        train_scores = self._scores_from_outputs(outputs)
+        self._standardization = {
+            name: _mean_and_std(train_scores[name]) for name in COMBINED_PARTS
+        }
+        train_scores["elbo_mahalanobis"] = self._combined_score(train_scores)
+        self._offsets = {
+            score_type: self._threshold(scores)
+            for score_type, scores in train_scores.items()
+        }
+        self._offsets_n_samples = self.n_samples
         return self
+
+    @property
+    def offset_(self):
+        """Threshold on ``score_samples`` of the current ``score_type``.
+
+        ``fit`` sets one threshold per score type from the training scores
+        (a Monte-Carlo type's only when it is the ``score_type`` of the fit:
+        its training scores cost ``n_samples`` decoder passes per sample), so
+        ``set_params(score_type=...)`` after fit keeps ``predict`` consistent
+        with ``contamination``.
+        """
+        offsets = self.__dict__.get("_offsets")
+        if offsets is None:
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call "
+                "fit before using offset_."
+            )
+        stale_draws = (
+            self.score_type in MONTE_CARLO_SCORES
+            and self.n_samples != self._offsets_n_samples
+        )
+        if self.score_type not in offsets or stale_draws:
+            raise NotFittedError(
+                f"No threshold for score_type={self.score_type!r} with "
+                f"n_samples={self.n_samples}: the Monte-Carlo scores' training "
+                "scores are only computed when fit runs with that score_type "
+                "(they cost n_samples decoder passes per sample). Refit with "
+                f"score_type={self.score_type!r}; score_samples works without "
+                "a refit."
+            )
+        return offsets[self.score_type]
 
     def _threshold(self, train_scores):
         if self.contamination == "auto":
@@ -288,51 +337,52 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         -------
         scores : ndarray of shape (n_samples,)
             The score of each sample (nats for all but
-            ``"latent_mahalanobis"``); higher means more typical of the
-            training data.
+            ``"latent_mahalanobis"`` and ``"elbo_mahalanobis"``); higher means
+            more typical of the training data.
         """
         check_is_fitted(self)
         return self._score_samples(self._validate_input(X, reset=False))
 
     def _score_samples(self, X):
         """Private version of score_samples without input validation."""
+        outputs = self._module_outputs(X, self.score_type in MONTE_CARLO_SCORES)
+        scores = self._scores_from_outputs(outputs)
         if self.score_type == "elbo_mahalanobis":
-            total = np.zeros(len(X))
-            for name, scores in self._combined_parts(X).items():
-                mean, std = self._standardization[name]
-                total += (scores - mean) / std
-            return total
-        return self._single_score(self.score_type, X)
+            return self._combined_score(scores)
+        return scores[self.score_type]
 
-    def _combined_parts(self, X):
-        """Compute the components of ``"elbo_mahalanobis"`` in one pass."""
-        both = self._map_module(elbo_and_latent_means, X)
-        return {
-            "elbo": both[:, 0],
+    def _module_outputs(self, X, monte_carlo):
+        """One pass of the module over validated rows ``X``.
+
+        With ``monte_carlo``, the pass also draws ``n_samples`` posterior
+        samples for the Monte-Carlo scores.
+        """
+        noise = None
+        if monte_carlo:
+            noise = latent_noise(self.n_samples, self.latent_dim, self._noise_seed)
+        return self._map_module(per_sample_outputs, X, noise=noise)
+
+    def _scores_from_outputs(self, outputs):
+        """Every single score type the module ``outputs`` allow, by name."""
+        scores = {
+            "elbo": outputs["elbo"],
+            "reconstruction": outputs["reconstruction"],
             "latent_mahalanobis": mahalanobis_scores(
-                both[:, 1:], self.latent_mean_, self.latent_covariance_
+                outputs["latent_means"], self.latent_mean_, self.latent_covariance_
             ),
         }
+        scores.update(
+            {name: outputs[name] for name in MONTE_CARLO_SCORES if name in outputs}
+        )
+        return scores
 
-    def _single_score(self, score_type, X):
-        """Compute the single score ``score_type`` of validated rows ``X``."""
-        if score_type == "elbo":
-            return self._module_scores(X)
-        if score_type == "reconstruction":
-            return self._map_module(reconstruction_scores, X)
-        if score_type == "latent_mahalanobis":
-            return self._map_module(
-                latent_mahalanobis_scores,
-                X,
-                mean=self.latent_mean_,
-                covariance=self.latent_covariance_,
-            )
-        scoring_fn = {
-            "iwae": iwae_scores,
-            "reconstruction_probability": reconstruction_probability_scores,
-        }[score_type]
-        noise = latent_noise(self.n_samples, self.latent_dim, self._noise_seed)
-        return self._map_module(scoring_fn, X, noise=noise)
+    def _combined_score(self, scores):
+        """``"elbo_mahalanobis"``: the sum of its parts' training z-scores."""
+        total = np.zeros(len(scores["elbo"]))
+        for name in COMBINED_PARTS:
+            mean, std = self._standardization[name]
+            total += (scores[name] - mean) / std
+        return total
 
     def score(self, X, y=None):
         """Mean per-sample ELBO of ``X``, whatever ``score_type`` is; higher is better.

@@ -8,6 +8,7 @@ incompatible skvae version with a message that says what to do.
 
 import pickle
 import platform
+import warnings
 
 import sklearn
 import skorch
@@ -62,7 +63,9 @@ def load(path):
         If the file was not written by :func:`save`, or by an skvae version
         whose major.minor differs from the installed one.
     """
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, warnings.catch_warnings():
+        # The envelope's version check below says it better.
+        warnings.simplefilter("ignore", InconsistentVersionWarning)
         envelope = pickle.load(f)
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise ValueError(
@@ -78,6 +81,26 @@ def load(path):
             "with this version and save it again."
         )
     return envelope["estimator"]
+
+
+class InconsistentVersionWarning(UserWarning):
+    """An estimator was unpickled by an skvae version it was not pickled with.
+
+    Like scikit-learn's warning of the same name: the fitted state may not
+    mean the same thing in the installed version.
+    """
+
+
+def warn_if_incompatible(estimator_name, saved_version):
+    """Warn when a pickled estimator comes from another skvae major.minor."""
+    if not _compatible(saved_version, __version__):
+        warnings.warn(
+            f"This {estimator_name} was pickled with skvae {saved_version} and "
+            f"is unpickled with skvae {__version__}; its fitted state may be "
+            f"invalid. Install skvae=={saved_version} to use it, or refit it.",
+            InconsistentVersionWarning,
+            stacklevel=3,
+        )
 
 
 def _versions():

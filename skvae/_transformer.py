@@ -1,23 +1,18 @@
 """Dimensionality reduction with a variational autoencoder."""
 
 import numpy as np
-from sklearn.base import TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
 from ._base import _BaseVAE, fill_doc
-from ._scoring import decoded_means, latent_means
-from .utils._sklearn import (
-    _check_feature_names_in,
-    _fit_context,
-    check_array,
-    check_is_fitted,
-)
+from .scoring import decoded_means, latent_means
+from .utils._sklearn import _fit_context, check_array, check_is_fitted
 
 __all__ = ["VAETransformer"]
 
 
 @fill_doc
-class VAETransformer(TransformerMixin, _BaseVAE):
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE):
     """Dimensionality reduction with a variational autoencoder.
 
     ``transform`` maps each sample to the mean of its posterior q(z|x), a
@@ -56,7 +51,7 @@ class VAETransformer(TransformerMixin, _BaseVAE):
     >>> vae.inverse_transform(vae.transform(X[:3])).shape
     (3, 6)
     >>> vae.get_feature_names_out()
-    array(['vae0', 'vae1'], dtype=object)
+    array(['vaetransformer0', 'vaetransformer1'], dtype=object)
     """
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -143,19 +138,7 @@ class VAETransformer(TransformerMixin, _BaseVAE):
         X = decoded_means(self.net_.module_, Z, device=self.net_.device)
         return X.reshape(len(Z), *self._sample_shape)
 
-    def get_feature_names_out(self, input_features=None):
-        """Get output feature names: ``vae0``, ``vae1``, ...
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Only checked against the feature names seen in ``fit``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            One name per latent dimension.
-        """
-        check_is_fitted(self)
-        _check_feature_names_in(self, input_features, generate_names=False)
-        return np.asarray([f"vae{i}" for i in range(self.latent_dim)], dtype=object)
+    @property
+    def _n_features_out(self):
+        """Number of output features, for ``get_feature_names_out``."""
+        return self.latent_dim

@@ -17,8 +17,31 @@ def split_image_shape(X):
     ndim = getattr(X, "ndim", None)
     if ndim not in (3, 4) or not hasattr(X, "reshape"):
         return X, None
+    if ndim == 4:
+        check_channels_first(X.shape)
     image_shape = tuple(X.shape[1:]) if ndim == 4 else (1, *X.shape[1:])
     return X.reshape(len(X), -1), image_shape
+
+
+IMAGE_CHANNELS = (1, 3, 4)  # grayscale, RGB, RGBA
+
+
+def check_channels_first(shape):
+    """Raise for an ``(n, H, W, C)`` array, which would read as C-wide images.
+
+    Most image libraries (PIL, OpenCV, matplotlib, TensorFlow) put channels
+    last; skvae, like torch, takes ``(n, C, H, W)``. A last axis of 1, 3 or 4
+    with a first image axis that is not is taken for channels-last.
+    """
+    _, first, _, last = shape
+    if last in IMAGE_CHANNELS and first not in IMAGE_CHANNELS:
+        raise ValueError(
+            f"X has shape {tuple(shape)}, which looks channels-last "
+            f"(n, H, W, C) with C={last}; skvae takes images as (n, C, H, W). "
+            "Convert with np.moveaxis(X, -1, 1). If the array really is "
+            f"(n, C, H, W) with {first} channels, pass it flattened, "
+            f"X.reshape(len(X), -1), with image_shape={tuple(shape[1:])}."
+        )
 
 
 def resolve_input_shape(architecture, image_shape, array_image_shape, n_features):

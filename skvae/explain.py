@@ -26,8 +26,8 @@ import torch
 from torch.func import jacrev, jvp, vmap
 from torch.nn import functional as F
 
-from ._scoring import iter_batches, map_batches
-from .nn import BernoulliLikelihood, ConvEncoder, GaussianLikelihood
+from .nn import ConvEncoder
+from .scoring import map_batches
 from .utils._sklearn import check_is_fitted
 
 __all__ = [
@@ -74,21 +74,6 @@ def reconstruct(estimator, X, *, batch_size=256):
         return module.likelihood.mean(module.decode(module.encode(x)[0]))
 
     return map_batches(batch_reconstruct, module, X, batch_size=batch_size, **kwargs)
-
-
-def _negative_log_likelihood(likelihood, x, params):
-    """Per-feature -log p(x|z), the terms that ``likelihood.log_prob`` sums."""
-    if isinstance(likelihood, GaussianLikelihood):
-        log_var = likelihood.log_var
-        return 0.5 * ((x - params) ** 2 * torch.exp(-log_var) + log_var) + 0.5 * (
-            math.log(2 * math.pi)
-        )
-    if isinstance(likelihood, BernoulliLikelihood):
-        return F.binary_cross_entropy_with_logits(params, x, reduction="none")
-    raise TypeError(
-        f"anomaly_map supports GaussianLikelihood and BernoulliLikelihood; "
-        f"the fitted module has {type(likelihood).__name__}."
-    )
 
 
 def anomaly_map(estimator, X, *, batch_size=256):
@@ -142,7 +127,7 @@ def anomaly_map(estimator, X, *, batch_size=256):
 
     def batch_map(module, x):
         params = module.decode(module.encode(x)[0])
-        return _negative_log_likelihood(module.likelihood, x, params)
+        return -module.likelihood.log_prob_per_feature(x, params)
 
     return map_batches(batch_map, module, X, batch_size=batch_size, **kwargs)
 
@@ -181,8 +166,6 @@ def _apply(layer, h, smoothing):
         return h
     if smoothing is not None and isinstance(layer, torch.nn.LeakyReLU):
         return _smooth_leaky_relu(h, layer.negative_slope, smoothing)
-    if smoothing is not None and isinstance(layer, torch.nn.ReLU):
-        return F.softplus(h, beta=smoothing)
     return layer(h)
 
 
@@ -204,31 +187,20 @@ def _encoder_tail(encoder, start, smoothing=None):
 
 
 def _map_images(fn, estimator, X, batch_size):
-    """Apply ``fn(batch) -> (n, H', W')`` with gradients on, in eval mode.
+    """Apply ``fn(batch) -> (n, H', W')`` in eval mode with gradients on.
 
-    Batches come from :func:`skvae._scoring.iter_batches` (one image's rows
-    never interact with another's in eval mode); the output is float64.
+    Batches never exceed ``len(X)`` rows: the zero rows that pad the last
+    batch would cost as many derivatives as real images.
     """
-    module = estimator.net_.module_
-    batch_size = max(1, min(batch_size, len(X)))
-    out = None
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.enable_grad():
-            batches = iter_batches(
-                X, batch_size, estimator.input_shape_, estimator.net_.device
-            )
-            for start, (x, n_rows) in zip(
-                range(0, len(X), batch_size), batches, strict=True
-            ):
-                values = fn(x)[:n_rows].detach().cpu().numpy()
-                if out is None:
-                    out = np.empty((len(X), *values.shape[1:]), dtype=np.float64)
-                out[start : start + n_rows] = values
-    finally:
-        module.train(was_training)
-    return out
+    return map_batches(
+        lambda module, x: fn(x),
+        estimator.net_.module_,
+        X,
+        input_shape=estimator.input_shape_,
+        batch_size=max(1, min(batch_size, len(X))),
+        device=estimator.net_.device,
+        gradients=True,
+    )
 
 
 def _upsample(maps, size):

@@ -7,7 +7,7 @@ from skorch.callbacks import Callback
 
 from skvae import VAEClassifier
 from skvae._callbacks import WeightAveraging
-from skvae._net import VAENet
+from skvae.net import VAENet
 from skvae.nn import make_vae
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from skvae._net import ArrayDataset, VAENet
+from skvae.net import ArrayDataset, VAENet
 from skvae.nn import make_vae
 
 

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import VAEOutlierDetector
-from skvae._scoring import elbo_scores
+from skvae.scoring import elbo_scores
 
 from .conftest import TINY_CONV, TINY_MLP
 
@@ -338,3 +338,115 @@ def test_invalid_parameters_raise(params):
         InvalidParameterError, match=f"The '{next(iter(params))}' parameter"
     ):
         VAEOutlierDetector(**params).fit(np.zeros((4, 3)))
+
+
+# -- thresholds per score type (non-regression for the stale offset_) --------
+
+
+@pytest.fixture(scope="module")
+def detector_contamination_10(digits_one_class):
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(**TINY_CONV, contamination=0.1, random_state=0)
+    return det.fit(X_train), X_train
+
+
+@pytest.mark.parametrize(
+    "score_type", ["elbo", "reconstruction", "latent_mahalanobis", "elbo_mahalanobis"]
+)
+def test_switching_score_type_after_fit_keeps_contamination(
+    score_type, detector_contamination_10
+):
+    """set_params(score_type=...) after fit moves the threshold too.
+
+    Non-regression: the threshold stayed on the fitted score's scale, so a
+    default detector switched to "latent_mahalanobis" flagged 94% of its own
+    training data instead of 10%.
+    """
+    det, X_train = (
+        clone_fitted(detector_contamination_10[0]),
+        detector_contamination_10[1],
+    )
+    det.set_params(score_type=score_type)
+    flagged = np.mean(det.predict(X_train) == -1)
+    assert flagged == pytest.approx(0.1, abs=0.01)
+    scores = det.score_samples(X_train)
+    assert det.offset_ == pytest.approx(np.percentile(scores, 10))
+
+
+def test_monte_carlo_threshold_needs_a_fit_with_that_score_type(
+    detector_contamination_10,
+):
+    det, X_train = (
+        clone_fitted(detector_contamination_10[0]),
+        detector_contamination_10[1],
+    )
+    det.set_params(score_type="iwae")
+    assert det.score_samples(X_train[:3]).shape == (3,)
+    with pytest.raises(NotFittedError, match="Refit with score_type='iwae'"):
+        det.predict(X_train)
+
+
+def test_monte_carlo_fit_sets_both_monte_carlo_thresholds(digits_one_class):
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(
+        **{**TINY_CONV, "max_epochs": 3},
+        score_type="iwae",
+        n_samples=4,
+        contamination=0.2,
+        random_state=0,
+    ).fit(X_train)
+    for score_type in ("reconstruction_probability", "iwae"):
+        det.set_params(score_type=score_type)
+        assert np.mean(det.predict(X_train) == -1) == pytest.approx(0.2, abs=0.01)
+    det.set_params(n_samples=8)
+    with pytest.raises(NotFittedError, match="n_samples=8"):
+        det.decision_function(X_train)
+
+
+def clone_fitted(det):
+    """A copy of a fitted detector that a test may change."""
+    return pickle.loads(pickle.dumps(det))
+
+
+# -- parameters whose errors must come from fit --------------------------------
+
+
+def test_even_kernel_size_fails_in_fit_with_the_fix():
+    with pytest.raises(ValueError, match="kernel_size=4 must be odd"):
+        VAEOutlierDetector(kernel_size=4, max_epochs=1).fit(np.zeros((4, 8, 8)))
+
+
+@pytest.mark.parametrize(
+    "device, error, match",
+    [
+        (None, InvalidParameterError, "The 'device' parameter"),
+        ("gpu", ValueError, "device='gpu' is not a torch device. Pass 'cpu'"),
+    ],
+)
+def test_bad_device_fails_in_fit_with_what_to_pass(device, error, match):
+    with pytest.raises(error, match=match):
+        VAEOutlierDetector(device=device, max_epochs=1).fit(np.zeros((4, 3)))
+
+
+def test_torch_device_objects_are_accepted(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(
+        **{**TINY_MLP, "max_epochs": 1}, device=torch.device("cpu")
+    )
+    assert det.fit(X_train).score_samples(X_train[:2]).shape == (2,)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_channels_last_images_are_refused_with_the_fix(channels):
+    X = np.zeros((4, 32, 32, channels), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"channels-last.*np\.moveaxis\(X, -1, 1\)"):
+        VAEOutlierDetector(max_epochs=1).fit(X)
+
+
+def test_channels_first_images_with_narrow_width_need_image_shape():
+    """The escape hatch the error names: flat rows with image_shape."""
+    X = np.random.RandomState(0).uniform(size=(8, 8, 16, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"image_shape=\(8, 16, 3\)"):
+        VAEOutlierDetector(max_epochs=1).fit(X)
+    det = VAEOutlierDetector(max_epochs=1, image_shape=(8, 16, 3), hidden_dims=(4,))
+    assert det.fit(X.reshape(8, -1)).input_shape_ == (8, 16, 3)

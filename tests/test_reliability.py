@@ -1,3 +1,6 @@
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -51,14 +54,24 @@ def test_huge_learning_rate_gives_a_clear_error(blobs_with_outliers):
     assert not hasattr(det, "offset_")
 
 
-def test_guard_snapshots_each_epoch(blobs_with_outliers):
+def test_guard_snapshots_each_epoch_and_drops_the_copy_after_training(
+    monkeypatch, blobs_with_outliers
+):
     X_train, _ = blobs_with_outliers
+    snapshots = []
+    on_epoch_end = FiniteLossGuard.on_epoch_end
+
+    def record(self, net, **kwargs):
+        on_epoch_end(self, net, **kwargs)
+        snapshots.append((self.last_good_epoch_, self.last_good_state_))
+
+    monkeypatch.setattr(FiniteLossGuard, "on_epoch_end", record)
     det = VAETransformer(**{**TINY_MLP, "max_epochs": 2}).fit(X_train)
-    guard = dict(det.net_.callbacks_)["finite_loss"]
-    assert isinstance(guard, FiniteLossGuard)
-    assert guard.last_good_epoch_ == 2
+    assert [epoch for epoch, _ in snapshots] == [1, 2]
     for name, tensor in det.net_.module_.state_dict().items():
-        torch.testing.assert_close(guard.last_good_state_[name], tensor)
+        torch.testing.assert_close(snapshots[-1][1][name], tensor)
+    # The copy served its purpose; it must not travel with the estimator.
+    assert dict(det.net_.callbacks_)["finite_loss"].last_good_state_ is None
 
 
 def test_warm_start_continues_training(blobs_with_outliers):
@@ -67,11 +80,28 @@ def test_warm_start_continues_training(blobs_with_outliers):
         **{**TINY_MLP, "max_epochs": 3}, warm_start=True, random_state=0
     )
     vae.fit(X_train)
-    net = vae.net_
+    weights = {k: v.clone() for k, v in vae.net_.module_.state_dict().items()}
+    first_losses = list(vae.history_[:, "train_loss"])
+    vae.set_params(max_epochs=1, lr=1e-12).fit(X_train)
+    # A step of lr=1e-12 cannot move the weights: they were kept, not rebuilt.
+    for name, tensor in vae.net_.module_.state_dict().items():
+        if name.startswith(("encoder", "decoder")):
+            torch.testing.assert_close(tensor, weights[name])
+    assert list(vae.history_[:3, "train_loss"]) == first_losses
+    assert len(vae.history_) == 4
+
+
+def test_warm_start_uses_the_current_training_settings(blobs_with_outliers):
+    """Non-regression: a warm fit resumed with the old max_epochs, lr and beta."""
+    X_train, _ = blobs_with_outliers
+    vae = VAETransformer(**{**TINY_MLP, "max_epochs": 2}, warm_start=True)
     vae.fit(X_train)
-    assert vae.net_ is net
-    assert len(vae.history_) == 6
-    assert vae.history_[-1, "train_loss"] < vae.history_[0, "train_loss"]
+    vae.set_params(max_epochs=5, lr=3e-4, beta=0.5, batch_size=16).fit(X_train)
+    assert len(vae.history_) == 2 + 5
+    assert vae.net_.max_epochs == 5
+    assert vae.net_.optimizer_.param_groups[0]["lr"] == 3e-4
+    assert vae.net_.criterion_.beta == 0.5
+    assert vae.net_.batch_size == 16
 
 
 def test_warm_start_rebuilds_when_architecture_changes(blobs_with_outliers):
@@ -264,3 +294,28 @@ def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outlie
     assert len(det.history_) == 3
     assert np.isfinite(det.offset_)
     assert np.all(np.isfinite(det.score_samples(X_test)))
+
+
+def test_pickle_holds_the_weights_once(fitted_conv_detector):
+    """The net builds its module from a factory: no second copy as a parameter."""
+    net = fitted_conv_detector.net_
+    assert not isinstance(net.module, torch.nn.Module)
+    size = len(pickle.dumps(fitted_conv_detector))
+    n_weights = sum(p.numel() for p in net.module_.parameters())
+    # Weights plus Adam's two moments, 4 bytes each, plus a margin for the
+    # rest; a second copy of the weights would add another 4 per weight.
+    assert size < 4 * 3 * n_weights + 100_000
+
+
+def test_unpickling_with_another_version_warns(fitted_conv_detector, monkeypatch):
+    from skvae import _base
+    from skvae._persistence import InconsistentVersionWarning
+
+    monkeypatch.setattr(_base, "__version__", "0.0.3")
+    data = pickle.dumps(fitted_conv_detector)
+    monkeypatch.undo()
+    with pytest.warns(InconsistentVersionWarning, match="pickled with skvae 0.0.3"):
+        pickle.loads(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        pickle.loads(pickle.dumps(fitted_conv_detector))

@@ -10,9 +10,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import VAEOutlierDetector
 from skvae._outlier import SCORE_TYPES
-from skvae._scoring import (
+from skvae.nn import kl_standard_normal, make_vae
+from skvae.scoring import (
     bits_per_dim,
-    elbo_and_latent_means,
     elbo_scores,
     iwae_scores,
     latent_gaussian,
@@ -20,10 +20,10 @@ from skvae._scoring import (
     latent_means,
     latent_noise,
     map_batches,
+    per_sample_outputs,
     reconstruction_probability_scores,
     reconstruction_scores,
 )
-from skvae.nn import kl_standard_normal, make_vae
 
 from .conftest import TINY_CONV, TINY_MLP
 
@@ -97,11 +97,24 @@ def test_scores_are_deterministic_and_batch_independent(module_and_data):
         np.testing.assert_allclose(small_batches[name], full[name], rtol=1e-5)
 
 
-def test_elbo_and_latent_means_match_separate_passes(module_and_data):
+@pytest.mark.parametrize("with_noise", [False, True])
+def test_one_pass_outputs_match_separate_passes(module_and_data, with_noise):
     module, X, kwargs = module_and_data
-    both = elbo_and_latent_means(module, X, **kwargs)
-    np.testing.assert_array_equal(both[:, 0], elbo_scores(module, X, **kwargs))
-    np.testing.assert_array_equal(both[:, 1:], latent_means(module, X, **kwargs))
+    noise = latent_noise(4, 3, seed=2) if with_noise else None
+    outputs = per_sample_outputs(module, X, noise=noise, **kwargs)
+    separate = {
+        "elbo": elbo_scores(module, X, **kwargs),
+        "reconstruction": reconstruction_scores(module, X, **kwargs),
+        "latent_means": latent_means(module, X, **kwargs),
+    }
+    if with_noise:
+        separate["iwae"] = iwae_scores(module, X, noise=noise, **kwargs)
+        separate["reconstruction_probability"] = reconstruction_probability_scores(
+            module, X, noise=noise, **kwargs
+        )
+    assert outputs.keys() == separate.keys()
+    for name, values in separate.items():
+        np.testing.assert_allclose(outputs[name], values, rtol=1e-6, err_msg=name)
 
 
 def test_latent_mahalanobis_is_batch_independent(module_and_data):
@@ -453,8 +466,8 @@ def test_outputs_are_bit_identical_whatever_the_batch(input_shape):
     Non-regression: with 6 or 7 features the first dense layer rounded rows
     differently depending on their memory alignment inside the batch.
     """
-    from skvae._scoring import elbo_scores, latent_means
     from skvae.nn import make_vae
+    from skvae.scoring import elbo_scores, latent_means
 
     torch.manual_seed(0)
     module = make_vae(input_shape, 2, hidden_dims=(8,))

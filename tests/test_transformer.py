@@ -75,7 +75,12 @@ def test_sample_draws_from_prior_reproducibly(fitted_digit_transformer):
 
 def test_feature_names_out(fitted_digit_transformer):
     names = fitted_digit_transformer.get_feature_names_out()
-    assert names.tolist() == ["vae0", "vae1", "vae2", "vae3"]
+    assert names.tolist() == [
+        "vaetransformer0",
+        "vaetransformer1",
+        "vaetransformer2",
+        "vaetransformer3",
+    ]
 
 
 def test_score_is_mean_elbo(fitted_digit_transformer, digits):
@@ -115,7 +120,7 @@ def test_pipeline_scaler_transformer_classifier(blobs_with_outliers):
     assert pipe.predict(X_train).shape == (len(X_train),)
     assert pipe.score(X_train, y) > 0.6
     names = pipe[:-1].get_feature_names_out()
-    assert names.tolist() == ["vae0", "vae1"]
+    assert names.tolist() == ["vaetransformer0", "vaetransformer1"]
 
 
 def test_grid_search_over_latent_dim_by_mean_elbo(blobs_with_outliers):
@@ -147,7 +152,7 @@ def test_pandas_output(blobs_with_outliers):
     frame = pd.DataFrame(X_train, columns=[f"f{i}" for i in range(5)])
     vae = VAETransformer(**{**TINY_MLP, "max_epochs": 1}).set_output(transform="pandas")
     out = vae.fit_transform(frame)
-    assert list(out.columns) == ["vae0", "vae1"]
+    assert list(out.columns) == ["vaetransformer0", "vaetransformer1"]
     assert vae.feature_names_in_.tolist() == list(frame.columns)
 
 

@@ -10,10 +10,11 @@ from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._losses import NegativeELBO, elbo, kl_standard_normal
 from ._mlp import MLPDecoder, MLPEncoder
 from ._semi import SemiSupervisedLoss, SemiSupervisedVAE
-from ._vae import VAE
+from ._vae import VAE, VAEOutput
 
 __all__ = [
     "VAE",
+    "VAEOutput",
     "BernoulliLikelihood",
     "ConvDecoder",
     "ConvEncoder",

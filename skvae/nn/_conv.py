@@ -72,26 +72,16 @@ class ConvDecoder(nn.Module):
         Channels of the encoder, in encoder order; the decoder mirrors them.
     kernel_size : int
         Odd kernel size of every transposed convolution.
-    n_outputs : int, default=1
-        Number of parameter maps per channel (1 for a mean or logits, 2 for a
-        mean and a log-variance).
     """
 
-    def __init__(
-        self,
-        image_shape,
-        latent_dim,
-        channels=(32, 64),
-        kernel_size=3,
-        n_outputs=1,
-    ):
+    def __init__(self, image_shape, latent_dim, channels=(32, 64), kernel_size=3):
         super().__init__()
         c, h, w = image_shape
         h_sides = downsampled_sides(h, len(channels))
         w_sides = downsampled_sides(w, len(channels))
         self.start_shape = (channels[-1], h_sides[-1], w_sides[-1])
         self.project = mlp([latent_dim, math.prod(self.start_shape)])
-        widths = (*channels[::-1], c * n_outputs)
+        widths = (*channels[::-1], c)
         n_layers = len(channels)
         blocks = []
         for i in range(n_layers):
@@ -112,11 +102,9 @@ class ConvDecoder(nn.Module):
                 )
             )
         self.features = nn.Sequential(*blocks)
-        self.n_outputs = n_outputs
-        self.image_shape = tuple(image_shape)
 
     def forward(self, z):
-        """Return the likelihood parameters, shape ``(n, n_outputs * C, H, W)``."""
+        """Return the likelihood parameters, shape ``(n, C, H, W)``."""
         h = self.project(z).view(-1, *self.start_shape)
         return self.features(h)
 

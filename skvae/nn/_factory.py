@@ -47,15 +47,11 @@ def make_vae(
     lik = make_likelihood(likelihood, decoder_var, input_shape)
     if len(input_shape) == 3:
         encoder = ConvEncoder(input_shape, latent_dim, hidden_dims, kernel_size)
-        decoder = ConvDecoder(
-            input_shape, latent_dim, hidden_dims, kernel_size, n_outputs=lik.n_outputs
-        )
+        decoder = ConvDecoder(input_shape, latent_dim, hidden_dims, kernel_size)
     else:
         n_features = math.prod(input_shape)
         encoder = MLPEncoder(n_features, latent_dim, hidden_dims)
-        decoder = MLPDecoder(
-            n_features, latent_dim, hidden_dims, n_outputs=lik.n_outputs
-        )
+        decoder = MLPDecoder(n_features, latent_dim, hidden_dims)
     if n_classes is None:
         return VAE(encoder, decoder, lik)
     return SemiSupervisedVAE(

@@ -42,8 +42,6 @@ class GaussianLikelihood(nn.Module):
         Floor of the learned variance(s).
     """
 
-    n_outputs = 1
-
     def __init__(
         self, var=1.0, learn_var=False, momentum=0.1, var_shape=(), min_var=1e-6
     ):
@@ -65,24 +63,39 @@ class GaussianLikelihood(nn.Module):
 
     def log_prob(self, x, params):
         """Per-sample log p(x|z), summed over features, shape ``(n,)``."""
+        return _sum_per_sample(self.log_prob_per_feature(x, params))
+
+    def log_prob_per_feature(self, x, params):
+        """Log p(x|z) of every feature, shaped like ``x``.
+
+        In training mode with a learned variance, the variance is the
+        batch's optimum (and the running average takes a step towards it).
+        """
         squared_error = (x - params) ** 2
         log_var = self.log_var
         if self.learn_var and self.training:
-            # The optimum variance given the reconstructions; its gradient
-            # would cancel out, so it is detached.
-            if log_var.ndim == 0:
-                batch_var = squared_error.detach().mean()
-            else:
-                batch_var = squared_error.detach().mean(dim=0)
-            log_var = batch_var.clamp_min(self.min_var).log()
-            with torch.no_grad():
-                weight = 1.0 if self.n_updates == 0 else self.momentum
-                self.log_var.lerp_(log_var, weight)
-                self.n_updates += 1
-        per_sample = _sum_per_sample(squared_error * torch.exp(-log_var))
-        log_det = log_var.expand_as(x[0]).sum()
-        n_features = x[0].numel()
-        return -0.5 * (per_sample + log_det + n_features * math.log(2 * math.pi))
+            log_var = self._update_variance(squared_error.detach())
+        return -0.5 * (
+            squared_error * torch.exp(-log_var) + log_var + math.log(2 * math.pi)
+        )
+
+    def _update_variance(self, squared_error):
+        """Return the batch's optimum log-variance; average it into ``log_var``.
+
+        The optimum given the reconstructions is the mean squared error
+        (shared, or per feature); its gradient would cancel out, so the
+        caller passes the error detached.
+        """
+        if self.log_var.ndim == 0:
+            batch_var = squared_error.mean()
+        else:
+            batch_var = squared_error.mean(dim=0)
+        log_var = batch_var.clamp_min(self.min_var).log()
+        with torch.no_grad():
+            weight = 1.0 if self.n_updates == 0 else self.momentum
+            self.log_var.lerp_(log_var, weight)
+            self.n_updates += 1
+        return log_var
 
     def mean(self, params):
         """Return the expected value of x given the decoder output."""
@@ -92,12 +105,13 @@ class GaussianLikelihood(nn.Module):
 class BernoulliLikelihood(nn.Module):
     """Bernoulli p(x|z) over values in [0, 1]; the decoder outputs logits."""
 
-    n_outputs = 1
-
     def log_prob(self, x, params):
         """Per-sample log p(x|z), summed over features, shape ``(n,)``."""
-        per_feature = F.binary_cross_entropy_with_logits(params, x, reduction="none")
-        return -_sum_per_sample(per_feature)
+        return _sum_per_sample(self.log_prob_per_feature(x, params))
+
+    def log_prob_per_feature(self, x, params):
+        """Log p(x|z) of every feature, shaped like ``x``."""
+        return -F.binary_cross_entropy_with_logits(params, x, reduction="none")
 
     def mean(self, params):
         """Return the expected value of x given the decoder logits."""

@@ -27,6 +27,10 @@ class NegativeELBO(nn.Module):
         super().__init__()
         self.beta = beta
 
-    def forward(self, log_px, kl):
-        """Return the mean negative ELBO of a batch as a scalar tensor."""
+    def forward(self, log_px, kl, output=None, y=None):
+        """Return the mean negative ELBO of a batch as a scalar tensor.
+
+        ``output`` (the module's forward output) and ``y`` are accepted so
+        that every criterion takes the same arguments; this one ignores them.
+        """
         return -torch.mean(elbo(log_px, kl, self.beta))

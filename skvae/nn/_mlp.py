@@ -41,18 +41,14 @@ class MLPDecoder(nn.Module):
         Size of the latent code.
     hidden_dims : tuple of int
         Widths of the encoder's hidden layers; the decoder mirrors them.
-    n_outputs : int, default=1
-        Number of parameters per feature.
     """
 
-    def __init__(self, n_features, latent_dim, hidden_dims=(256, 128), n_outputs=1):
+    def __init__(self, n_features, latent_dim, hidden_dims=(256, 128)):
         super().__init__()
         self.net = mlp(
-            [latent_dim, *hidden_dims[::-1], n_outputs * n_features],
-            final_activation=False,
+            [latent_dim, *hidden_dims[::-1], n_features], final_activation=False
         )
-        self.n_outputs = n_outputs
 
     def forward(self, z):
-        """Return the likelihood parameters, shape ``(n, n_outputs * n_features)``."""
+        """Return the likelihood parameters, shape ``(n, n_features)``."""
         return self.net(z)

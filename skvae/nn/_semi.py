@@ -6,7 +6,7 @@ from torch.nn import functional as F
 
 from ._blocks import mlp
 from ._losses import elbo
-from ._vae import VAE
+from ._vae import VAE, VAEOutput
 
 
 class SemiSupervisedVAE(VAE):
@@ -49,26 +49,27 @@ class SemiSupervisedVAE(VAE):
         self.vat_eps = vat_eps
 
     def forward(self, x):
-        """Return ``(params, mu, logvar, logits, logits_at_mean, adversarial)``.
+        """Return a :class:`VAEOutput` with the head's logits.
 
         ``logits`` come from the (sampled) latent code, ``logits_at_mean``
         from the posterior mean; in eval mode the two are equal. The loss
         may use the second as a teacher for unlabeled samples.
         ``adversarial`` holds each row's virtual adversarial divergence in
-        training mode with ``vat_eps > 0``, and zeros otherwise.
+        training mode with ``vat_eps > 0``, and is None otherwise.
         """
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
         logits = self.head(z)
+        params = self.decode(z)
         if not self.training:
-            return self.decode(z), mu, logvar, logits, logits, mu.new_zeros(len(x))
+            return VAEOutput(params, mu, logvar, logits, logits)
         logits_at_mean = self.head(mu)
-        adversarial = mu.new_zeros(len(x))
+        adversarial = None
         if self.vat_eps > 0:
             adversarial = virtual_adversarial_kl(
                 self.classify, x, logits_at_mean, self.vat_eps
             )
-        return self.decode(z), mu, logvar, logits, logits_at_mean, adversarial
+        return VAEOutput(params, mu, logvar, logits, logits_at_mean, adversarial)
 
     def classify(self, x):
         """Return class logits from the posterior mean of ``x``."""
@@ -145,6 +146,7 @@ class SemiSupervisedLoss(nn.Module):
     latent noise as the perturbation). A module's per-row virtual adversarial
     divergence (:func:`virtual_adversarial_kl`), when given, adds its mean
     over all rows to ``classification`` with weight 1, as in Miyato et al.
+    The defaults are those of :class:`~skvae.VAEClassifier`.
 
     Parameters
     ----------
@@ -154,10 +156,10 @@ class SemiSupervisedLoss(nn.Module):
         Weight of the cross-entropy per input feature.
     n_features : int, default=1
         Number of input features.
-    unlabeled_weight : float, default=0.0
+    unlabeled_weight : float, default=1.0
         Weight of the pseudo-label cross-entropy on unlabeled samples,
         relative to the labeled one; 0 turns it off.
-    confidence_threshold : float, default=0.95
+    confidence_threshold : float, default=0.8
         Minimum predicted probability for a pseudo-label to count.
     """
 
@@ -166,8 +168,8 @@ class SemiSupervisedLoss(nn.Module):
         beta=1.0,
         classifier_weight=1.0,
         n_features=1,
-        unlabeled_weight=0.0,
-        confidence_threshold=0.95,
+        unlabeled_weight=1.0,
+        confidence_threshold=0.8,
     ):
         super().__init__()
         self.beta = beta
@@ -176,28 +178,31 @@ class SemiSupervisedLoss(nn.Module):
         self.unlabeled_weight = unlabeled_weight
         self.confidence_threshold = confidence_threshold
 
-    def forward(
-        self, log_px, kl, logits=None, y=None, logits_at_mean=None, adversarial=None
-    ):
-        """Return the scalar loss of a batch; labels -1 mark unlabeled rows."""
+    def forward(self, log_px, kl, output=None, y=None):
+        """Return the scalar loss of a batch; labels -1 mark unlabeled rows.
+
+        ``output`` is the module's :class:`VAEOutput`; the loss reads its
+        ``logits``, ``logits_at_mean`` and ``adversarial`` fields. Without
+        ``y`` (scoring a validation split without labels) it is the negative
+        ELBO alone.
+        """
         loss = -torch.mean(elbo(log_px, kl, self.beta))
         if y is None:
             return loss
         labeled = y >= 0
+        logits, teacher = output.logits, output.logits_at_mean
         classification = logits.new_zeros(())
         if torch.any(labeled):
             classification = F.cross_entropy(logits[labeled], y[labeled])
-        if self.unlabeled_weight > 0 and logits_at_mean is not None:
+        if self.unlabeled_weight > 0 and teacher is not None:
             if not torch.all(labeled):
                 classification = classification + self.unlabeled_weight * (
                     pseudo_label_loss(
-                        logits[~labeled],
-                        logits_at_mean[~labeled],
-                        self.confidence_threshold,
+                        logits[~labeled], teacher[~labeled], self.confidence_threshold
                     )
                 )
-        if adversarial is not None:
-            classification = classification + torch.mean(adversarial)
+        if output.adversarial is not None:
+            classification = classification + torch.mean(output.adversarial)
         return loss + self.classifier_weight * self.n_features * classification
 
 
@@ -210,153 +215,3 @@ def pseudo_label_loss(logits, teacher_logits, threshold):
     confidence, pseudo_labels = F.softmax(teacher_logits.detach(), dim=1).max(dim=1)
     per_row = F.cross_entropy(logits, pseudo_labels, reduction="none")
     return torch.mean(per_row * (confidence >= threshold))
-
-
-class LabeledBatchSampler(torch.utils.data.Sampler):
-    """Mini-batches that each hold a fixed number of labeled rows.
-
-    With few labels, plain shuffling leaves most batches without a labeled
-    row, so the cross-entropy of the joint loss would act on a handful of
-    steps per epoch. This sampler fills every batch with ``n_labeled`` rows
-    drawn from the labeled ones (reshuffled and reused as often as needed)
-    and the rest from the unlabeled ones; an epoch is one pass over the
-    unlabeled rows. Shuffling draws from torch's global generator, which the
-    estimators seed.
-
-    Parameters
-    ----------
-    y : tensor of shape (n_samples,)
-        Class indices, -1 for unlabeled rows.
-    batch_size : int
-        Rows per batch.
-    n_labeled : int
-        Labeled rows per batch, between 1 and ``batch_size - 1``.
-    """
-
-    def __init__(self, y, batch_size, n_labeled):
-        y = torch.as_tensor(y)
-        self.labeled = torch.nonzero(y >= 0).flatten()
-        self.unlabeled = torch.nonzero(y < 0).flatten()
-        self.n_labeled = n_labeled
-        self.n_unlabeled = batch_size - n_labeled
-
-    def __len__(self):
-        return -(-len(self.unlabeled) // self.n_unlabeled)
-
-    def __iter__(self):
-        unlabeled = self.unlabeled[torch.randperm(len(self.unlabeled))]
-        n_needed = len(self) * self.n_labeled
-        n_rounds = -(-n_needed // len(self.labeled))
-        labeled = torch.cat(
-            [self.labeled[torch.randperm(len(self.labeled))] for _ in range(n_rounds)]
-        )
-        for i in range(len(self)):
-            rows_u = unlabeled[i * self.n_unlabeled : (i + 1) * self.n_unlabeled]
-            rows_l = labeled[i * self.n_labeled : (i + 1) * self.n_labeled]
-            yield torch.cat([rows_l, rows_u]).tolist()
-
-
-class SemiSupervisedLoader(torch.utils.data.DataLoader):
-    """``DataLoader`` that gives every training batch a share of labeled rows.
-
-    skorch builds it as ``iterator_train(dataset, batch_size=..., shuffle=...,
-    **iterator_train__kwargs)``. When the dataset has both labeled and
-    unlabeled rows and the labeled share is below ``labeled_fraction``, the
-    batches come from :class:`LabeledBatchSampler`; otherwise this is a plain
-    shuffling ``DataLoader``.
-
-    Parameters
-    ----------
-    dataset : torch Dataset
-        A dataset with a ``y`` attribute (class indices, -1 for unlabeled),
-        or a ``Subset`` of one.
-    batch_size : int, default=1
-        Rows per batch.
-    shuffle : bool, default=False
-        Shuffle the rows of plain batches (mixed batches are always shuffled).
-    labeled_fraction : float, default=0.0
-        Minimum share of labeled rows in each batch.
-    augment : bool, default=False
-        Randomly shift image batches by up to two pixels and mirror half of
-        them left to right (see :func:`shift_flip`); only for 4-D image
-        input.
-    **kwargs
-        Passed to ``DataLoader``. With a ``sampler`` (data-parallel training
-        passes a ``DistributedSampler``), batches are plain draws from it
-        and ``labeled_fraction`` is not applied.
-    """
-
-    def __init__(
-        self,
-        dataset,
-        batch_size=1,
-        shuffle=False,
-        labeled_fraction=0.0,
-        augment=False,
-        **kwargs,
-    ):
-        if augment:
-            kwargs["collate_fn"] = _AugmentedCollate(kwargs.get("collate_fn"))
-        y = _dataset_targets(dataset)
-        n_labeled = 0
-        if y is not None and 0 < int((y >= 0).sum()) < len(y):
-            natural = float((y >= 0).float().mean())
-            if natural < labeled_fraction:
-                n_labeled = min(
-                    max(round(labeled_fraction * batch_size), 1), batch_size - 1
-                )
-        # A given sampler (DistributedSampler in data-parallel training)
-        # decides the rows itself, so batches are plain draws from it.
-        if n_labeled and batch_size > 1 and kwargs.get("sampler") is None:
-            sampler = LabeledBatchSampler(y, batch_size, n_labeled)
-            super().__init__(dataset, batch_sampler=sampler, **kwargs)
-        else:
-            super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
-
-
-def _dataset_targets(dataset):
-    """Return the targets of a dataset (or of its ``Subset``) as a tensor, or None."""
-    if isinstance(dataset, torch.utils.data.Subset):
-        y = _dataset_targets(dataset.dataset)
-        return None if y is None else y[torch.as_tensor(dataset.indices)]
-    y = getattr(dataset, "y", None)
-    return None if y is None else torch.as_tensor(y)
-
-
-def shift_flip(x, max_shift=2):
-    """Shift each image by up to ``max_shift`` pixels and mirror half of them.
-
-    Parameters
-    ----------
-    x : tensor of shape (n, C, H, W)
-        Images; the borders uncovered by a shift are zero.
-    max_shift : int, default=2
-        Largest shift along each axis, in pixels.
-
-    Returns
-    -------
-    x_aug : tensor of shape (n, C, H, W)
-        The augmented images (a new tensor).
-    """
-    n, _, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2)).tolist()
-    out = torch.stack(
-        [p[:, i : i + h, j : j + w] for p, (i, j) in zip(padded, offsets, strict=True)]
-    )
-    flip = torch.rand(n) < 0.5
-    out[flip] = out[flip].flip(-1)
-    return out
-
-
-class _AugmentedCollate:
-    """Collate with ``collate_fn``, then apply :func:`shift_flip` to image inputs."""
-
-    def __init__(self, collate_fn=None):
-        self.collate_fn = collate_fn or torch.utils.data.default_collate
-
-    def __call__(self, batch):
-        x, y = self.collate_fn(batch)
-        if x.dim() == 4:
-            x = shift_flip(x)
-        return x, y

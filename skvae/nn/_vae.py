@@ -1,9 +1,39 @@
 """The VAE module: encoder, reparameterised latent, decoder and likelihood."""
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from ._losses import kl_standard_normal
+
+
+class VAEOutput(NamedTuple):
+    """What a VAE's forward pass returns, by name.
+
+    Readers take fields by name (``output.mu``), so a module that adds an
+    output never shifts another. Fields a module does not compute are None.
+
+    Attributes
+    ----------
+    params : tensor
+        Likelihood parameters of p(x|z) for the (sampled) latent code.
+    mu, logvar : tensor of shape (n, latent_dim)
+        Mean and log-variance of the posterior q(z|x).
+    logits : tensor of shape (n, n_classes) or None
+        Class logits of a classifier head, from the (sampled) latent code.
+    logits_at_mean : tensor of shape (n, n_classes) or None
+        Class logits from the posterior mean (the teacher of pseudo-labels).
+    adversarial : tensor of shape (n,) or None
+        Per-row virtual adversarial divergence of the head (training only).
+    """
+
+    params: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    logits: torch.Tensor | None = None
+    logits_at_mean: torch.Tensor | None = None
+    adversarial: torch.Tensor | None = None
 
 
 class VAE(nn.Module):
@@ -51,15 +81,16 @@ class VAE(nn.Module):
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
     def forward(self, x):
-        """Return ``(params, mu, logvar)``: likelihood parameters and posterior."""
+        """Return a :class:`VAEOutput`: likelihood parameters and posterior."""
         mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+        return VAEOutput(self.decode(self.reparameterize(mu, logvar)), mu, logvar)
 
     def elbo_terms(self, x, output):
         """Per-sample ``(log p(x|z), KL(q(z|x) || p(z)))`` for a forward ``output``.
 
-        ``output`` starts with ``(params, mu, logvar)``; subclasses may append
-        more (a classifier's logits).
+        ``output`` is the :class:`VAEOutput` of ``self(x)``.
         """
-        params, mu, logvar = output[:3]
-        return self.likelihood.log_prob(x, params), kl_standard_normal(mu, logvar)
+        return (
+            self.likelihood.log_prob(x, output.params),
+            kl_standard_normal(output.mu, output.logvar),
+        )

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._scoring import decoded_means
+from ..scoring import decoded_means
 from ..utils._sklearn import check_is_fitted
 from ._utils import as_displayable, get_ax, get_fig, image_shape, latent_codes
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .._scoring import latent_means
+from ..scoring import latent_means
 from ..utils._sklearn import check_is_fitted
 
 

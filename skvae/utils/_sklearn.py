@@ -7,7 +7,6 @@ their imports here means a scikit-learn change is mended in one file.
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
-    _check_feature_names_in,
     check_array,
     check_is_fitted,
     validate_data,
@@ -15,7 +14,6 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "Interval",
-    "_check_feature_names_in",
     "check_array",
     "Options",
     "StrOptions",

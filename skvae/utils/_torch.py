@@ -21,12 +21,17 @@ def seeded(seed, device="cpu"):
 
 
 @contextmanager
-def evaluating(module):
-    """Put ``module`` in eval mode without gradients, restoring its mode after."""
+def evaluating(module, gradients=False):
+    """Put ``module`` in eval mode, restoring its mode after.
+
+    Without ``gradients`` the block runs in inference mode; with them, grad
+    mode is on (explanation maps differentiate the module).
+    """
     was_training = module.training
     module.eval()
+    grad_mode = torch.enable_grad() if gradients else torch.inference_mode()
     try:
-        with torch.inference_mode():
+        with grad_mode:
             yield module
     finally:
         module.train(was_training)

@@ -2,13 +2,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from skvae.nn import SemiSupervisedLoss, make_vae
-from skvae.nn._semi import (
-    SemiSupervisedLoader,
-    pseudo_label_loss,
-    shift_flip,
-    virtual_adversarial_kl,
-)
+from skvae.nn import SemiSupervisedLoss, VAEOutput, make_vae
+from skvae.nn._semi import pseudo_label_loss, virtual_adversarial_kl
+
+
+def _out(logits, teacher=None, adversarial=None):
+    """A module output holding only what the loss reads besides the ELBO."""
+    return VAEOutput(None, None, None, logits, teacher, adversarial)
 
 
 def _batch():
@@ -27,7 +27,7 @@ def test_labeled_cross_entropy_is_scaled_by_weight_and_features():
     log_px, kl, logits, y, _ = _batch()
     loss = SemiSupervisedLoss(classifier_weight=0.5, n_features=10)
     expected = -(log_px - kl).mean() + 0.5 * 10 * F.cross_entropy(logits[:2], y[:2])
-    torch.testing.assert_close(loss(log_px, kl, logits, y), expected)
+    torch.testing.assert_close(loss(log_px, kl, _out(logits), y), expected)
 
 
 def test_pseudo_labels_count_only_confident_unlabeled_rows():
@@ -37,7 +37,7 @@ def test_pseudo_labels_count_only_confident_unlabeled_rows():
     # Averaged over all four unlabeled rows; the two unsure ones add zero.
     pseudo = per_row.sum() / 4
     expected = -(log_px - kl).mean() + F.cross_entropy(logits[:2], y[:2]) + 2.0 * pseudo
-    torch.testing.assert_close(loss(log_px, kl, logits, y, teacher), expected)
+    torch.testing.assert_close(loss(log_px, kl, _out(logits, teacher), y), expected)
 
 
 def test_pseudo_label_loss_sends_no_gradient_into_the_teacher():
@@ -51,10 +51,10 @@ def test_pseudo_label_loss_sends_no_gradient_into_the_teacher():
 @pytest.mark.parametrize("unlabeled_weight", [0.0, 1.0])
 def test_unlabeled_term_off_or_without_teacher_leaves_the_loss(unlabeled_weight):
     log_px, kl, logits, y, teacher = _batch()
-    plain = SemiSupervisedLoss()(log_px, kl, logits, y)
+    plain = SemiSupervisedLoss()(log_px, kl, _out(logits), y)
     loss = SemiSupervisedLoss(unlabeled_weight=unlabeled_weight)
     teacher_arg = teacher if unlabeled_weight == 0 else None
-    torch.testing.assert_close(loss(log_px, kl, logits, y, teacher_arg), plain)
+    torch.testing.assert_close(loss(log_px, kl, _out(logits, teacher_arg), y), plain)
 
 
 def test_batch_without_labels_uses_only_pseudo_labels():
@@ -62,45 +62,7 @@ def test_batch_without_labels_uses_only_pseudo_labels():
     y = torch.full((6,), -1)
     loss = SemiSupervisedLoss(unlabeled_weight=1.0, confidence_threshold=0.9)
     expected = -(log_px - kl).mean() + pseudo_label_loss(logits, teacher, 0.9)
-    torch.testing.assert_close(loss(log_px, kl, logits, y, teacher), expected)
-
-
-def _centred_images(n=32, side=12):
-    """Images whose content stays inside the frame after a 2-pixel shift."""
-    torch.manual_seed(0)
-    x = torch.zeros(n, 1, side, side)
-    x[:, :, 3:-3, 3:-3] = torch.rand(n, 1, side - 6, side - 6)
-    return x
-
-
-def test_shift_flip_without_shift_only_mirrors():
-    x = _centred_images()
-    out = shift_flip(x, max_shift=0)
-    same = (out == x).flatten(1).all(1)
-    mirrored = (out == x.flip(-1)).flatten(1).all(1)
-    assert torch.all(same | mirrored)
-    assert same.any() and mirrored.any()
-
-
-def test_shift_flip_moves_content_without_losing_it():
-    x = _centred_images()
-    out = shift_flip(x, max_shift=2)
-    assert out.shape == x.shape
-    torch.testing.assert_close(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
-    assert not torch.equal(out, x)
-
-
-@pytest.mark.parametrize("augment", [False, True])
-def test_loader_augments_image_batches_only_when_asked(augment):
-    x = _centred_images()
-    y = torch.tensor([0, 1] * 4 + [-1] * 24)
-    dataset = torch.utils.data.TensorDataset(x, y)
-    dataset.y = y
-    loader = SemiSupervisedLoader(dataset, batch_size=8, augment=augment)
-    x_batch, y_batch = next(iter(loader))
-    assert x_batch.shape == (8, 1, 12, 12)
-    assert torch.equal(y_batch, y[:8])
-    assert torch.equal(x_batch, x[:8]) != augment
+    torch.testing.assert_close(loss(log_px, kl, _out(logits, teacher), y), expected)
 
 
 def _kl(p_logits, q_logits):
@@ -148,9 +110,9 @@ def test_adversarial_divergence_adds_its_mean_to_the_classification_term():
     log_px, kl, logits, y, teacher = _batch()
     adversarial = torch.tensor([0.0, 1, 2, 3, 4, 5])
     loss = SemiSupervisedLoss(classifier_weight=0.5, n_features=10)
-    expected = loss(log_px, kl, logits, y, teacher) + 0.5 * 10 * 2.5
+    expected = loss(log_px, kl, _out(logits, teacher), y) + 0.5 * 10 * 2.5
     torch.testing.assert_close(
-        loss(log_px, kl, logits, y, teacher, adversarial), expected
+        loss(log_px, kl, _out(logits, teacher, adversarial), y), expected
     )
 
 
@@ -159,8 +121,10 @@ def test_module_returns_the_adversarial_divergence_only_when_training(vat_eps):
     torch.manual_seed(0)
     module = make_vae((1, 8, 8), 2, hidden_dims=(4,), n_classes=3, vat_eps=vat_eps)
     x = torch.rand(5, 1, 8, 8)
-    adversarial = module.train()(x)[5]
-    assert adversarial.shape == (5,)
-    assert torch.all(adversarial > 0) == (vat_eps > 0)
-    assert adversarial.requires_grad == (vat_eps > 0)
-    torch.testing.assert_close(module.eval()(x)[5], torch.zeros(5))
+    adversarial = module.train()(x).adversarial
+    if vat_eps > 0:
+        assert adversarial.shape == (5,)
+        assert torch.all(adversarial > 0) and adversarial.requires_grad
+    else:
+        assert adversarial is None
+    assert module.eval()(x).adversarial is None

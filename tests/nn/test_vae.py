@@ -19,28 +19,29 @@ def test_conv_decoder_lands_on_input_shape(image_shape, kernel_size):
 @pytest.mark.parametrize("input_shape", [(1, 8, 8), (10,)])
 def test_vae_forward_shapes(input_shape):
     vae = make_vae(input_shape, 3, hidden_dims=(8, 16))
-    params, mu, logvar = vae(torch.rand(5, *input_shape))
-    assert params.shape == (5, *input_shape)
-    assert mu.shape == logvar.shape == (5, 3)
+    output = vae(torch.rand(5, *input_shape))
+    assert output.params.shape == (5, *input_shape)
+    assert output.mu.shape == output.logvar.shape == (5, 3)
+    assert output.logits is None and output.adversarial is None
 
 
 def test_eval_mode_uses_posterior_mean_and_train_mode_samples():
     vae = make_vae((6,), 2, hidden_dims=(8,))
     x = torch.rand(4, 6)
     vae.eval()
-    params, mu, _ = vae(x)
-    torch.testing.assert_close(params, vae.decode(mu))
-    torch.testing.assert_close(vae(x)[0], params)
+    output = vae(x)
+    torch.testing.assert_close(output.params, vae.decode(output.mu))
+    torch.testing.assert_close(vae(x).params, output.params)
     vae.train()
-    assert not torch.equal(vae(x)[0], vae(x)[0])
+    assert not torch.equal(vae(x).params, vae(x).params)
 
 
 def test_eval_output_of_a_sample_does_not_depend_on_its_batch():
     vae = make_vae((1, 8, 8), 4, hidden_dims=(8, 16)).eval()
     x = torch.rand(16, 1, 8, 8)
     with torch.no_grad():
-        together = vae(x)[1]
-        alone = torch.cat([vae(x[i : i + 8])[1] for i in (0, 8)])
+        together = vae(x).mu
+        alone = torch.cat([vae(x[i : i + 8]).mu for i in (0, 8)])
     torch.testing.assert_close(together, alone)
 
 

@@ -1,56 +1,16 @@
 """The training layer: a skorch ``NeuralNet`` whose loss is the negative ELBO."""
 
-import numpy as np
+from collections.abc import Mapping
+
 import torch
 from skorch import NeuralNet
 from skorch.utils import to_tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
+from ._data import ArrayDataset, keep_batch
 from .nn import NegativeELBO
 from .utils._distributed import world_size
-
-
-class ArrayDataset(torch.utils.data.Dataset):
-    """Dataset over in-memory arrays that hands out whole mini-batches.
-
-    ``__getitems__`` lets the ``DataLoader`` fetch a batch with one tensor
-    index instead of one Python call and a collate per sample.
-
-    Parameters
-    ----------
-    X : array-like or tensor of shape (n_samples, ...)
-        Inputs, already shaped for the module.
-    y : array-like or tensor of shape (n_samples,), default=None
-        Targets; ``None`` for unsupervised training.
-    """
-
-    def __init__(self, X, y=None):
-        self.X = torch.as_tensor(_writeable(X))
-        self.y = None if y is None else torch.as_tensor(_writeable(y))
-
-    def __len__(self):
-        return len(self.X)
-
-    def __getitem__(self, index):
-        return self.__getitems__([index])
-
-    def __getitems__(self, indices):
-        indices = torch.as_tensor(indices)
-        y = None if self.y is None else self.y[indices]
-        return self.X[indices], y
-
-
-def _writeable(array):
-    """Copy a read-only NumPy array: torch cannot share its memory safely."""
-    if isinstance(array, np.ndarray) and not array.flags.writeable:
-        return array.copy()
-    return array
-
-
-def keep_batch(batch):
-    """Collate function for :class:`ArrayDataset`: the batch is already stacked."""
-    return batch
 
 
 class VAENet(NeuralNet):
@@ -61,8 +21,9 @@ class VAENet(NeuralNet):
     optimizer Adam, batches come from :class:`ArrayDataset` without
     per-sample collation, and there is no validation split unless one is
     given. ``fit(X, y=None)`` trains without targets; with ``y`` (labels, -1
-    for unlabeled rows) the module must return class logits last and the
-    criterion take them, as :class:`skvae.nn.SemiSupervisedLoss` does.
+    for unlabeled rows) the module must fill the ``logits`` of its
+    :class:`~skvae.nn.VAEOutput` and the criterion read them, as
+    :class:`skvae.nn.SemiSupervisedLoss` does.
 
     Inside an initialized ``torch.distributed`` process group of several
     processes, training is data-parallel through
@@ -100,8 +61,6 @@ class VAENet(NeuralNet):
         if world_size() == 1:
             return super().fit_loop(X, y, epochs, **fit_params)
         device_ids = [self.device] if torch.device(self.device).type == "cuda" else None
-        # Set past skorch's __setattr__, which would register the wrapper as
-        # a second module of the net (and save it in checkpoints and pickles).
         # A classifier head gets no gradient from a batch without labels, nor
         # while the VAE trains before a frozen head; DDP must be told, and
         # warns when told needlessly.
@@ -110,18 +69,24 @@ class VAENet(NeuralNet):
             device_ids,
             find_unused_parameters=hasattr(self.module_, "head"),
         )
-        object.__setattr__(self, "_ddp_module", ddp_module)
+        # skorch refuses a torch module set outside its initialize_* methods
+        # and would register one for pickling; the wrapper lives only for
+        # this loop, so it is held in a plain dict, which skorch ignores.
+        self._training_wrappers = {"ddp": ddp_module}
         try:
             return super().fit_loop(X, y, epochs, **fit_params)
         finally:
-            object.__delattr__(self, "_ddp_module")
+            self._training_wrappers = {}
 
     def infer(self, x, **fit_params):
         """Forward pass; training steps go through DDP so gradients sync."""
-        ddp_module = getattr(self, "_ddp_module", None)
+        ddp_module = getattr(self, "_training_wrappers", {}).get("ddp")
         if ddp_module is None or not self.module_.training:
             return super().infer(x, **fit_params)
-        return ddp_module(to_tensor(x, device=self.device), **fit_params)
+        x = to_tensor(x, device=self.device)
+        if isinstance(x, Mapping):
+            return ddp_module(**x, **fit_params)
+        return ddp_module(x, **fit_params)
 
     def get_iterator(self, dataset, training=False):
         """Batches of ``dataset``; in a process group, this process's share."""
@@ -152,13 +117,14 @@ class VAENet(NeuralNet):
         )
 
     def get_loss(self, y_pred, y_true=None, X=None, training=False):
-        """Mean negative ELBO of the batch ``X`` given the module output ``y_pred``."""
+        """Criterion of the batch ``X`` given the module's output ``y_pred``.
+
+        The module computes the ELBO's terms; the criterion takes them with
+        the whole :class:`~skvae.nn.VAEOutput` and the targets (labels, -1
+        for unlabeled rows, or None), and reads the fields it needs by name.
+        """
         x = to_tensor(X, device=self.device)
         log_px, kl = self.module_.elbo_terms(x, y_pred)
-        if y_true is None:
-            return self.criterion_(log_px, kl)
-        # Semi-supervised: the module's outputs after (params, mu, logvar) are
-        # the class logits and the logits at the posterior mean.
-        logits, *teacher = y_pred[3:]
-        y_true = to_tensor(y_true, self.device)
-        return self.criterion_(log_px, kl, logits, y_true, *teacher)
+        if y_true is not None:
+            y_true = to_tensor(y_true, self.device)
+        return self.criterion_(log_px, kl, output=y_pred, y=y_true)

@@ -48,7 +48,14 @@ def iter_batches(X, batch_size, input_shape, device):
 
 
 def map_batches(
-    fn, module, X, *, input_shape, batch_size=SCORE_BATCH_SIZE, device="cpu"
+    fn,
+    module,
+    X,
+    *,
+    input_shape,
+    batch_size=SCORE_BATCH_SIZE,
+    device="cpu",
+    gradients=False,
 ):
     """Apply ``fn(module, batch)`` to ``X`` in batches and stack the results.
 
@@ -67,24 +74,45 @@ def map_batches(
         Rows per forward pass; affects memory and speed, never the result.
     device : str or torch.device, default="cpu"
         Where the module lives.
+    gradients : bool, default=False
+        Let ``fn`` take gradients (explanation maps differentiate the
+        module); the module still runs in eval mode.
 
     Returns
     -------
-    out : ndarray of shape (n_samples, ...)
-        The stacked outputs, as float64 on the CPU.
+    out : ndarray of shape (n_samples, ...) or dict of them
+        The stacked outputs, as float64 on the CPU; a dict of such arrays
+        when ``fn`` returns a dict of tensors.
     """
     out = None
-    with evaluating(module):
-        for start, (x, n_rows) in zip(
-            range(0, len(X), batch_size),
-            iter_batches(X, batch_size, input_shape, device),
-            strict=True,
-        ):
-            values = fn(module, x)[:n_rows].cpu().numpy()
+    batches = zip(
+        range(0, len(X), batch_size),
+        iter_batches(X, batch_size, input_shape, device),
+        strict=True,
+    )
+    with evaluating(module, gradients=gradients):
+        for start, (x, n_rows) in batches:
+            values = fn(module, x)
             if out is None:
-                out = np.empty((len(X), *values.shape[1:]), dtype=np.float64)
-            out[start : start + n_rows] = values
+                out = _empty_like_rows(values, len(X))
+            for key, value in _as_dict(values).items():
+                rows = value[:n_rows].detach().cpu().numpy()
+                _as_dict(out)[key][start : start + n_rows] = rows
     return out
+
+
+def _as_dict(values):
+    """View one output or a dict of outputs as a dict."""
+    return values if isinstance(values, dict) else {None: values}
+
+
+def _empty_like_rows(values, n_rows):
+    """float64 arrays of ``n_rows`` rows shaped like one batch's ``values``."""
+    out = {
+        key: np.empty((n_rows, *value.shape[1:]), dtype=np.float64)
+        for key, value in _as_dict(values).items()
+    }
+    return out if isinstance(values, dict) else out[None]
 
 
 def elbo_scores(module, X, **kwargs):
@@ -100,21 +128,44 @@ def elbo_scores(module, X, **kwargs):
     return map_batches(batch_elbo, module, X, **kwargs)
 
 
-def elbo_and_latent_means(module, X, **kwargs):
-    """Per-sample ELBO and posterior mean from one forward pass.
+def per_sample_outputs(module, X, *, noise=None, **kwargs):
+    """Everything the scores need from a sample, in one pass over ``X``.
 
-    Returns an array of shape ``(n_samples, 1 + latent_dim)``: column 0 is
-    :func:`elbo_scores`, the rest :func:`latent_means`. One pass over ``X``
-    serves scores that need both. Keyword arguments go to
-    :func:`map_batches`.
+    Returns a dict of arrays with one row per sample:
+
+    - ``"elbo"``: :func:`elbo_scores`;
+    - ``"reconstruction"``: :func:`reconstruction_scores` (in eval mode the
+      ELBO's reconstruction term is taken at the posterior mean);
+    - ``"latent_means"``: :func:`latent_means`, shape ``(n, latent_dim)``;
+    - with ``noise``, also ``"iwae"`` and ``"reconstruction_probability"``
+      (:func:`iwae_scores`, :func:`reconstruction_probability_scores`), from
+      the same posterior draws.
+
+    Keyword arguments go to :func:`map_batches`.
     """
 
-    def batch_elbo_and_mu(module, x):
+    def batch_outputs(module, x):
         output = module(x)
-        log_px_kl = module.elbo_terms(x, output)
-        return torch.cat([elbo(*log_px_kl)[:, None], output[1]], dim=1)
+        log_px, kl = module.elbo_terms(x, output)
+        outputs = {
+            "elbo": elbo(log_px, kl),
+            "reconstruction": log_px,
+            "latent_means": output.mu,
+        }
+        if noise is not None:
+            draws = list(_posterior_draws(module, x, noise))
+            log_px_k = torch.stack([log_px_k for log_px_k, _ in draws], dim=1)
+            ratio_k = torch.stack([ratio for _, ratio in draws], dim=1)
+            outputs["iwae"] = _log_mean_exp(log_px_k + ratio_k)
+            outputs["reconstruction_probability"] = log_px_k.mean(dim=1)
+        return outputs
 
-    return map_batches(batch_elbo_and_mu, module, X, **kwargs)
+    return map_batches(batch_outputs, module, X, **kwargs)
+
+
+def _log_mean_exp(log_w):
+    """Row-wise ``log(mean(exp(log_w)))``, computed stably."""
+    return torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1])
 
 
 def latent_means(module, X, **kwargs):
@@ -223,7 +274,7 @@ def iwae_scores(module, X, *, noise, **kwargs):
             [log_px + ratio for log_px, ratio in _posterior_draws(module, x, noise)],
             dim=1,
         )
-        return torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1])
+        return _log_mean_exp(log_w)
 
     return map_batches(batch_iwae, module, X, **kwargs)
 

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from skvae._data import ArrayDataset, SemiSupervisedLoader, keep_batch, shift_flip
+
+
+def _centred_images(n=32, side=12):
+    """Images whose content stays inside the frame after a 2-pixel shift."""
+    torch.manual_seed(0)
+    x = torch.zeros(n, 1, side, side)
+    x[:, :, 3:-3, 3:-3] = torch.rand(n, 1, side - 6, side - 6)
+    return x
+
+
+def test_shift_flip_without_shift_only_mirrors():
+    x = _centred_images()
+    out = shift_flip(x, max_shift=0)
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert torch.all(same | mirrored)
+    assert same.any() and mirrored.any()
+
+
+def test_shift_flip_moves_content_without_losing_it():
+    x = _centred_images()
+    out = shift_flip(x, max_shift=2)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
+    assert not torch.equal(out, x)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_loader_augments_image_batches_only_when_asked(augment):
+    x = _centred_images()
+    y = torch.tensor([0, 1] * 4 + [-1] * 24)
+    dataset = torch.utils.data.TensorDataset(x, y)
+    dataset.y = y
+    loader = SemiSupervisedLoader(dataset, batch_size=8, augment=augment)
+    x_batch, y_batch = next(iter(loader))
+    assert x_batch.shape == (8, 1, 12, 12)
+    assert torch.equal(y_batch, y[:8])
+    assert torch.equal(x_batch, x[:8]) != augment
+
+
+def test_dataset_hands_the_loader_whole_stacked_batches():
+    """torch's DataLoader calls __getitems__ with a batch's indices (torch>=2.1).
+
+    If a torch release stops doing so, batches would arrive as lists of
+    single-row tuples and this test fails.
+    """
+    X = torch.arange(20.0).view(10, 2)
+    y = torch.arange(10)
+    loader = torch.utils.data.DataLoader(
+        ArrayDataset(X, y), batch_size=4, collate_fn=keep_batch
+    )
+    x_batch, y_batch = next(iter(loader))
+    assert torch.equal(x_batch, X[:4]) and torch.equal(y_batch, y[:4])
