@@ -20,7 +20,7 @@ Variants (combine with ``+``, e.g. ``ema+features``):
   for the pseudo-labels sees them through dropout (``--dropout``), the teacher
   without; virtual adversarial training (``vat_eps``) acts on this head;
 - ``features-view``: as ``features``, but the student prediction comes from a
-  shifted and mirrored copy of the image (:func:`skvae.nn._semi.shift_flip`),
+  shifted and mirrored copy of the image (:func:`skvae._data.shift_flip`),
   while the VAE and the teacher see the clean image;
 - ``features-cutout``: as ``features-view``, and a random square of side
   ``--cutout`` pixels of the student's view is set to 0 (a stronger
@@ -52,7 +52,8 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from skvae import VAEClassifier
-from skvae.nn import _semi
+from skvae._data import shift_flip
+from skvae.nn import VAEOutput, _semi
 from skvae.nn._blocks import mlp
 
 VARIANTS = (
@@ -148,20 +149,20 @@ def head_on_features(dropout, two_views, cutout_side=0):
         mu, logvar = self.encoder.mu(h), self.encoder.logvar(h)
         z = self.reparameterize(mu, logvar)
         teacher = self.head(h)
-        adversarial = mu.new_zeros(len(x))
+        adversarial = None
         if not self.training:
-            return self.decode(z), mu, logvar, teacher, teacher, adversarial
+            return VAEOutput(self.decode(z), mu, logvar, teacher, teacher)
         if self.vat_eps > 0:
             adversarial = _semi.virtual_adversarial_kl(
                 self.classify, x, teacher, self.vat_eps
             )
         if two_views:
-            view = _semi.shift_flip(x)
+            view = shift_flip(x)
             if cutout_side:
                 view = cutout(view, cutout_side)
             h = features(self, view)
         logits = self.head(F.dropout(h, dropout, training=True))
-        return self.decode(z), mu, logvar, logits, teacher, adversarial
+        return VAEOutput(self.decode(z), mu, logvar, logits, teacher, adversarial)
 
     cls.__init__ = __init__
     cls.forward = forward

@@ -2,11 +2,12 @@
 
 from ._classifier import VAEClassifier
 from ._outlier import VAEOutlierDetector
-from ._persistence import load, save
+from ._persistence import InconsistentVersionWarning, load, save
 from ._transformer import VAETransformer
 from ._version import __version__
 
 __all__ = [
+    "InconsistentVersionWarning",
     "VAEClassifier",
     "VAEOutlierDetector",
     "VAETransformer",

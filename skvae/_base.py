@@ -69,12 +69,14 @@ _DOCS = {
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         Decoder distribution p(x|z). ``"bernoulli"`` needs values in [0, 1].
     decoder_var : float, "learned" or "learned_per_feature", default="learned"
-        Variance of the Gaussian likelihood. ``"learned"`` learns one shared
-        variance with the network (Dai & Wipf 2019), which sets the balance
-        between reconstruction and KL from the data.
-        ``"learned_per_feature"`` learns one variance per feature (pixel),
-        floored at 1e-3, so precisely reconstructed features weigh more;
-        ``decoder_var_`` is then an array of the input's shape.
+        Variance of the Gaussian likelihood. ``"learned"`` sets one shared
+        variance at every training step to its closed-form optimum, the
+        batch's mean squared reconstruction error (Rybkin et al. 2021; Dai &
+        Wipf 2019 learn it by gradient descent instead), and scores with a
+        running average of it; this sets the balance between reconstruction
+        and KL from the data. ``"learned_per_feature"`` does the same per
+        feature (pixel), floored at 1e-3, so precisely reconstructed features
+        weigh more; ``decoder_var_`` is then an array of the input's shape.
     beta : float, default=1.0
         Weight of the KL term during training (beta-VAE). Scores always use
         the true ELBO (beta = 1).

@@ -167,6 +167,10 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         ],
     }
 
+    # scikit-learn reads an estimator's parameters from its own __init__
+    # signature, so the shared ones are spelled out again here (explicit
+    # signatures also keep IDE help); tests/test_common.py checks that the
+    # copies stay identical to _BaseVAE's.
     def __init__(
         self,
         latent_dim=16,

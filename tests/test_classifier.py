@@ -69,7 +69,12 @@ def test_virtual_adversarial_radius_is_per_feature_and_joint_only(
         head_mode=head_mode,
         vat_eps=vat_eps,
         random_state=0,
-    ).fit(X_train, _few_labels(y_train, 10))
+    )
+    if head_mode == "frozen":
+        with pytest.warns(UserWarning, match="vat_eps only affect"):
+            clf.fit(X_train, _few_labels(y_train, 10))
+    else:
+        clf.fit(X_train, _few_labels(y_train, 10))
     # 8x8 digits: the L2 radius is vat_eps * sqrt(64).
     assert clf.net_.module_.vat_eps == pytest.approx(module_eps)
     assert clf.score(X_test, y_test) > 0.7
@@ -168,3 +173,68 @@ def test_bad_labels_raise(y, match):
 def test_y_is_required():
     with pytest.raises(ValueError, match="requires y"):
         VAEClassifier(max_epochs=1).fit(np.zeros((4, 3)), None)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"augment": True, "unlabeled_weight": 0.0}, {"classifier_weight": 2.0}],
+)
+def test_frozen_mode_warns_about_the_joint_only_parameters_set(params, digit_split):
+    X_train, y_train, _, _ = digit_split
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 1}, head_mode="frozen", **params)
+    with pytest.warns(UserWarning, match=f"{', '.join(params)} only affect"):
+        clf.fit(X_train[:100], _few_labels(y_train[:100], 2))
+
+
+def test_frozen_mode_with_defaults_does_not_warn(digit_split):
+    import warnings
+
+    X_train, y_train, _, _ = digit_split
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 1}, head_mode="frozen")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.fit(X_train[:100], _few_labels(y_train[:100], 2))
+
+
+@pytest.mark.parametrize(
+    "swa_start, averaged, warns",
+    [("auto", False, False), (None, False, False), (0.5, False, True)],
+)
+def test_weight_averaging_with_early_stopping(swa_start, averaged, warns, digit_split):
+    """Early stopping keeps the best epoch; averaging cannot apply, and says so."""
+    import warnings
+
+    X_train, y_train, _, _ = digit_split
+    clf = VAEClassifier(
+        **{**TINY_CONV, "max_epochs": 2}, early_stopping=True, swa_start=swa_start
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X_train[:200], _few_labels(y_train[:200], 5))
+    swa_warnings = [w for w in caught if "swa_start" in str(w.message)]
+    assert bool(swa_warnings) == warns
+    assert ("weight_averaging" in dict(clf.net_.callbacks_)) == averaged
+
+
+def test_auto_weight_averaging_starts_at_seventy_percent(digit_split):
+    X_train, y_train, _, _ = digit_split
+    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 10}, random_state=0)
+    clf.fit(X_train[:200], _few_labels(y_train[:200], 5))
+    assert dict(clf.net_.callbacks_)["weight_averaging"].start == 0.7
+
+
+def test_loss_defaults_are_the_estimator_defaults():
+    """One set of defaults: the torch-level loss and the estimator agree."""
+    import inspect
+
+    from skvae.nn import SemiSupervisedLoss
+
+    estimator = inspect.signature(VAEClassifier).parameters
+    loss = inspect.signature(SemiSupervisedLoss).parameters
+    for name in (
+        "beta",
+        "classifier_weight",
+        "unlabeled_weight",
+        "confidence_threshold",
+    ):
+        assert loss[name].default == estimator[name].default, name

@@ -1,6 +1,11 @@
+import inspect
+import re
+
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import VAEClassifier, VAEOutlierDetector, VAETransformer
+from skvae._base import _DOCS, _BaseVAE
 
 # The common checks train dozens of models on tiny tabular data, which takes
 # the dense (MLP) path; the convolutional path's API is checked on image data
@@ -23,3 +28,28 @@ ESTIMATORS = [
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "estimator_class", [VAEOutlierDetector, VAETransformer, VAEClassifier]
+)
+def test_shared_parameters_stay_identical_across_signatures(estimator_class):
+    """Every estimator takes the base parameters in the same order and defaults.
+
+    The subclasses repeat the base signature (scikit-learn reads parameters
+    from ``__init__``); this keeps the copies from drifting apart.
+    """
+    shared = list(inspect.signature(_BaseVAE).parameters.values())
+    own = list(inspect.signature(estimator_class).parameters.values())
+    assert own[: len(shared)] == shared
+    # Each estimator's own parameters are keyword-only and documented.
+    for param in own[len(shared) :]:
+        assert param.kind is inspect.Parameter.KEYWORD_ONLY, param.name
+        assert f"{param.name} :" in estimator_class.__doc__, param.name
+    for param in shared:
+        assert f"{param.name} :" in estimator_class.__doc__, param.name
+
+
+def test_the_shared_docstring_entries_are_the_base_parameters():
+    documented = re.findall(r"^ *(\w+) : ", _DOCS["vae_parameters"], re.MULTILINE)
+    assert documented == list(inspect.signature(_BaseVAE).parameters)

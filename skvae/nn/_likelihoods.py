@@ -132,8 +132,9 @@ def make_likelihood(name, var=1.0, input_shape=None):
     name : {"gaussian", "bernoulli"}
         The decoder distribution.
     var : float, "learned" or "learned_per_feature", default=1.0
-        Variance of the Gaussian; ``"learned"`` learns one shared variance
-        from the data, ``"learned_per_feature"`` one per feature.
+        Variance of the Gaussian; ``"learned"`` sets one shared variance to
+        its closed-form optimum per training batch, ``"learned_per_feature"``
+        one per feature.
     input_shape : tuple of int, default=None
         Shape of one sample; needed for ``"learned_per_feature"``.
     """

@@ -68,10 +68,20 @@ def plot_score_histogram(
     return ax
 
 
-def _anomaly_scores(estimator, X, y_true):
-    """``(labels, -score_samples)`` with "outlier" as the positive label."""
+def _plot_outlier_curve(display_class, title, estimator, X, y_true, name, ax, kwargs):
+    """Draw a scikit-learn curve display of ``-score_samples``, outliers positive."""
     labels = np.where(inlier_mask(y_true), "inlier", "outlier")
-    return labels, -estimator.score_samples(X)
+    display = display_class.from_predictions(
+        labels,
+        -estimator.score_samples(X),
+        pos_label="outlier",
+        name=name or type(estimator).__name__,
+        ax=get_ax(ax),
+        plot_chance_level=True,
+        **kwargs,
+    )
+    display.ax_.set_title(title)
+    return display.ax_
 
 
 def plot_roc_curve(estimator, X, y_true, *, name=None, ax=None, **kwargs):
@@ -104,18 +114,10 @@ def plot_roc_curve(estimator, X, y_true, *, name=None, ax=None, **kwargs):
     """
     from sklearn.metrics import RocCurveDisplay
 
-    labels, scores = _anomaly_scores(estimator, X, y_true)
-    display = RocCurveDisplay.from_predictions(
-        labels,
-        scores,
-        pos_label="outlier",
-        name=name or type(estimator).__name__,
-        ax=get_ax(ax),
-        plot_chance_level=True,
-        **kwargs,
+    title = "ROC curve (positive class: outlier)"
+    return _plot_outlier_curve(
+        RocCurveDisplay, title, estimator, X, y_true, name, ax, kwargs
     )
-    display.ax_.set_title("ROC curve (positive class: outlier)")
-    return display.ax_
 
 
 def plot_precision_recall_curve(estimator, X, y_true, *, name=None, ax=None, **kwargs):
@@ -148,15 +150,7 @@ def plot_precision_recall_curve(estimator, X, y_true, *, name=None, ax=None, **k
     """
     from sklearn.metrics import PrecisionRecallDisplay
 
-    labels, scores = _anomaly_scores(estimator, X, y_true)
-    display = PrecisionRecallDisplay.from_predictions(
-        labels,
-        scores,
-        pos_label="outlier",
-        name=name or type(estimator).__name__,
-        ax=get_ax(ax),
-        plot_chance_level=True,
-        **kwargs,
+    title = "Precision-recall (positive class: outlier)"
+    return _plot_outlier_curve(
+        PrecisionRecallDisplay, title, estimator, X, y_true, name, ax, kwargs
     )
-    display.ax_.set_title("Precision-recall (positive class: outlier)")
-    return display.ax_
