@@ -268,15 +268,7 @@ def iwae_scores(module, X, *, noise, **kwargs):
     scores : ndarray of shape (n_samples,)
         The IWAE bound of each sample.
     """
-
-    def batch_iwae(module, x):
-        log_w = torch.stack(
-            [log_px + ratio for log_px, ratio in _posterior_draws(module, x, noise)],
-            dim=1,
-        )
-        return _log_mean_exp(log_w)
-
-    return map_batches(batch_iwae, module, X, **kwargs)
+    return per_sample_outputs(module, X, noise=noise, **kwargs)["iwae"]
 
 
 def reconstruction_probability_scores(module, X, *, noise, **kwargs):
@@ -310,12 +302,9 @@ def reconstruction_probability_scores(module, X, *, noise, **kwargs):
     scores : ndarray of shape (n_samples,)
         The mean reconstruction log-likelihood of each sample, in nats.
     """
-
-    def batch_mean_log_px(module, x):
-        log_px = [log_px for log_px, _ in _posterior_draws(module, x, noise)]
-        return torch.stack(log_px, dim=1).mean(dim=1)
-
-    return map_batches(batch_mean_log_px, module, X, **kwargs)
+    return per_sample_outputs(module, X, noise=noise, **kwargs)[
+        "reconstruction_probability"
+    ]
 
 
 def latent_gaussian(Z, *, ridge=1e-6):
