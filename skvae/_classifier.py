@@ -115,10 +115,6 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         stopping warns and is not used). In frozen mode it applies to the
         VAE, before the head is trained.
 
-    The parameters marked "joint mode" shape the joint loss and its batches;
-    setting one of them to a value other than its default with
-    ``head_mode="frozen"`` warns that it has no effect.
-
     Attributes
     ----------
     %(vae_attributes)s
@@ -133,6 +129,11 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
 
     Notes
     -----
+    ``classifier_weight``, ``labeled_fraction``, ``augment``,
+    ``unlabeled_weight``, ``confidence_threshold`` and ``vat_eps`` shape the
+    joint loss and its batches; with ``head_mode="frozen"``, setting one of
+    them to a value other than its default warns that it has no effect.
+
     ``score(X, y)`` is the accuracy (as for every scikit-learn classifier);
     ``score_samples(X)`` is the per-sample ELBO. Unlabeled rows (-1) count as
     errors in ``score``: evaluate on labeled data.

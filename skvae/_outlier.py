@@ -302,7 +302,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         ``set_params(score_type=...)`` after fit keeps ``predict`` consistent
         with ``contamination``.
         """
-        offsets = self.__dict__.get("_offsets")
+        offsets = getattr(self, "_offsets", None)
         if offsets is None:
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet; call "
