@@ -7,28 +7,49 @@ from sklearn.base import OutlierMixin
 from sklearn.exceptions import NotFittedError
 
 from ._base import _BaseVAE, fill_doc
+from ._callbacks import FiniteLossGuard
+from .net import TransformationNet
+from .nn import TransformationClassifier
 from .scoring import (
+    NeighborDistance,
     latent_gaussian,
     latent_noise,
     mahalanobis_scores,
     per_sample_outputs,
 )
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
+from .utils._torch import seeded
 
 __all__ = ["VAEOutlierDetector"]
 
 SCORE_TYPES = (
+    "auto",
     "elbo",
     "iwae",
     "reconstruction",
     "reconstruction_probability",
     "latent_mahalanobis",
+    "latent_knn",
     "elbo_mahalanobis",
+    "transformation",
+    "transformation_knn",
 )
 # Scores that draw n_samples posterior samples per sample.
-MONTE_CARLO_SCORES = ("iwae", "reconstruction_probability")
-# The standardised parts summed by "elbo_mahalanobis".
-COMBINED_PARTS = ("elbo", "latent_mahalanobis")
+MONTE_CARLO_SCORES = frozenset({"iwae", "reconstruction_probability"})
+# Scores of the transformation classifier, trained for image input only.
+TRANSFORMATION_SCORES = frozenset({"transformation", "transformation_knn"})
+# The nearest-neighbour scores and the module outputs they index.
+NEIGHBOR_FEATURES = {
+    "latent_knn": "latent_means",
+    "transformation_knn": "transformation_features",
+}
+# Sums of standardised parts: "elbo_mahalanobis", and "auto" with or without
+# the transformation classifier.
+COMBINED_PARTS = {
+    "elbo_mahalanobis": ("elbo", "latent_mahalanobis"),
+    "auto_images": ("elbo", "latent_knn", "transformation", "transformation_knn"),
+    "auto": ("elbo", "latent_knn"),
+}
 
 
 def _mean_and_std(scores):
@@ -41,14 +62,18 @@ def _mean_and_std(scores):
 class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
-    The VAE learns the distribution of the training data. By default a
-    sample's score combines its evidence lower bound (ELBO) on log p(x) with
-    how close its latent code lies to the training codes (Mahalanobis
-    distance), each standardised by its training scores: typical samples
-    score high, anomalies low. ``score_type`` picks another score of the
-    same model, e.g. the ELBO alone. Images (square inputs, image arrays or an
-    explicit ``image_shape``) get a convolutional VAE; other inputs a fully
-    connected one.
+    The VAE learns the distribution of the training data. By default
+    (``score_type="auto"``) a sample's score sums, each standardised by its
+    training scores, its evidence lower bound (ELBO) on log p(x) and how
+    close its latent code lies to its nearest training codes; for images it
+    adds two scores of a transformation classifier trained beside the VAE
+    (which rotation or flip an image went through): how surely it recognises
+    the sample's transformations, and how close the sample's features lie to
+    the training images'. Typical samples score high, anomalies low.
+    ``score_type`` picks another score of the same models, e.g. the ELBO
+    alone. Images (square inputs, image arrays or an explicit
+    ``image_shape``) get a convolutional VAE; other inputs a fully connected
+    one.
 
     Scores follow scikit-learn: ``score_samples`` is higher for more normal
     samples, ``decision_function`` is negative for outliers and ``predict``
@@ -67,12 +92,17 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         - If a float in (0, 0.5], that share of the training data is flagged
           as outliers.
 
-    score_type : {"elbo", "iwae", "reconstruction", \
+    score_type : {"auto", "elbo", "iwae", "reconstruction", \
             "reconstruction_probability", "latent_mahalanobis", \
-            "elbo_mahalanobis"}, default="elbo_mahalanobis"
+            "latent_knn", "elbo_mahalanobis", "transformation", \
+            "transformation_knn"}, default="auto"
         The anomaly score returned by ``score_samples``; higher is more
         normal for all of them (see Notes).
 
+        - ``"auto"``: the sum of the standardised scores listed in
+          ``auto_score_parts_``: ``"elbo"`` and ``"latent_knn"``, plus
+          ``"transformation"`` and ``"transformation_knn"`` when a
+          transformation classifier was trained (image input).
         - ``"elbo"``: ELBO at the posterior mean, in nats.
         - ``"iwae"``: importance-weighted bound on log p(x) with
           ``n_samples`` posterior draws, in nats.
@@ -81,9 +111,30 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
           ``n_samples`` posterior draws (An & Cho 2015), in nats.
         - ``"latent_mahalanobis"``: minus the Mahalanobis distance of the
           posterior mean to the training codes.
+        - ``"latent_knn"``: minus the mean distance of the posterior mean to
+          its ``n_neighbors`` nearest training codes (standardised).
         - ``"elbo_mahalanobis"``: the sum of ``"elbo"`` and
           ``"latent_mahalanobis"``, each standardised by the mean and
           standard deviation of its training scores.
+        - ``"transformation"``: the mean log-probability the transformation
+          classifier gives the right transformation of each transformed copy
+          of the sample (needs image input and ``transformations="auto"``).
+        - ``"transformation_knn"``: minus the mean distance of the sample's
+          transformation-classifier features to those of its
+          ``n_neighbors`` nearest training images (same needs).
+
+    transformations : "auto" or None, default="auto"
+        Whether ``fit`` also trains the transformation classifier on image
+        input: ``"auto"`` trains it on images (8 transformations of square
+        images: 4 quarter turns, each with or without a horizontal flip; 4
+        of other images: half turns and flips) and skips it for flat rows;
+        ``None`` never trains it, which roughly halves the fit time of
+        images and leaves out the two transformation scores. It trains
+        with the VAE's ``max_epochs``, ``batch_size`` and ``lr``.
+
+    n_neighbors : int, default=5
+        Number of nearest training points averaged by the ``"latent_knn"``
+        and ``"transformation_knn"`` scores.
 
     n_samples : int, default=16
         Number of posterior draws of the Monte-Carlo scores (``"iwae"`` and
@@ -104,6 +155,12 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         Ledoit-Wolf covariance of the posterior means of the training data,
         plus a ridge of 1e-6 on the diagonal; the metric of
         ``score_type="latent_mahalanobis"``.
+    transformation_net_ : skvae.net.TransformationNet or None
+        The fitted skorch net of the transformation classifier (its module
+        is a :class:`skvae.nn.TransformationClassifier`); ``None`` when none
+        was trained (flat input or ``transformations=None``).
+    auto_score_parts_ : tuple of str
+        The score types summed by ``score_type="auto"``.
 
     See Also
     --------
@@ -141,6 +198,26 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
       explained by the model or its code lies off the training codes; the
       standardisation puts the two on one scale without using the other
       samples being scored.
+    - ``"latent_knn"``: ``-(1/k) sum_j ||u - u_j||`` over the ``k =
+      n_neighbors`` training codes ``u_j`` nearest to ``u``, where ``u`` is
+      the posterior mean standardised per dimension by the training codes'
+      mean and standard deviation. Unlike one Gaussian, it fits training
+      data made of several clusters (several normal classes).
+    - ``"transformation"``: ``(1/T) sum_t log p(t | t(x))`` over the ``T``
+      transformations ``t`` of the transformation classifier (Golan &
+      El-Yaniv 2018): a classifier trained to tell which rotation or flip a
+      training image went through is less sure of it on an unusual image.
+    - ``"transformation_knn"``: the ``"latent_knn"`` computation on the
+      classifier's pooled features of the untransformed sample.
+    - ``"auto"``: ``sum_p (x_p - m_p) / s_p`` over the parts ``p`` in
+      ``auto_score_parts_``, ``x_p`` the part's score, standardised like
+      ``"elbo_mahalanobis"``.
+
+    The two nearest-neighbour types never count a training point as its
+    own neighbour: training points identical to the scored sample are left
+    out. A training sample thus scores as an unseen sample at its place
+    would, ``fit_predict(X)`` equals ``fit(X).predict(X)``, and thresholds
+    set on the training scores hold on new data.
 
     All scores are deterministic, and a sample's score does not depend on
     the other samples it is scored with. The Monte-Carlo scores draw
@@ -175,6 +252,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
        detection using reconstruction probability. SNU Data Mining Center.
     .. [3] Burda, Y., Grosse, R. & Salakhutdinov, R. (2016). Importance
        Weighted Autoencoders. ICLR. :arxiv:`1509.00519`
+    .. [4] Golan, I. & El-Yaniv, R. (2018). Deep Anomaly Detection Using
+       Geometric Transformations. NeurIPS. :arxiv:`1805.10917`
 
     Examples
     --------
@@ -194,6 +273,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             Interval(Real, 0, 0.5, closed="right"),
         ],
         "score_type": [StrOptions(set(SCORE_TYPES))],
+        "transformations": [StrOptions({"auto"}), None],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -224,7 +305,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         verbose=0,
         warm_start=False,
         contamination="auto",
-        score_type="elbo_mahalanobis",
+        score_type="auto",
+        transformations="auto",
+        n_neighbors=5,
         n_samples=16,
     ):
         super().__init__(
@@ -250,6 +333,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         )
         self.contamination = contamination
         self.score_type = score_type
+        self.transformations = transformations
+        self.n_neighbors = n_neighbors
         self.n_samples = n_samples
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -271,26 +356,91 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         """
         X = self._validate_input(X, reset=True)
         seed = self._fit_vae(X)
-        # The Monte-Carlo draws get their own stream, derived from the
-        # training seed so that random_state fixes them too.
-        self._noise_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        # The Monte-Carlo draws and the transformation classifier get their
+        # own streams, derived from the training seed so that random_state
+        # fixes them too.
+        seeds = np.random.SeedSequence([seed, 1]).generate_state(2)
+        self._noise_seed = int(seeds[0])
+        self._fit_transformation_net(X, int(seeds[1]))
+        self.auto_score_parts_ = COMBINED_PARTS[
+            "auto" if self.transformation_net_ is None else "auto_images"
+        ]
         # One pass over the training data gives the latent statistics, the
-        # standardisation of the combined score and every threshold.
-        outputs = self._module_outputs(X, self.score_type in MONTE_CARLO_SCORES)
+        # neighbour indexes, the standardisation of the combined scores and
+        # every threshold.
+        outputs = self._module_outputs(
+            X, monte_carlo=self.score_type in MONTE_CARLO_SCORES
+        )
         self.latent_mean_, self.latent_covariance_ = latent_gaussian(
             outputs["latent_means"]
         )
-        train_scores = self._scores_from_outputs(outputs)
+        train_scores = self._fit_neighbors(outputs)
+        train_scores.update(self._scores_from_outputs(outputs))
         self._standardization = {
-            name: _mean_and_std(train_scores[name]) for name in COMBINED_PARTS
+            name: _mean_and_std(train_scores[name])
+            for name in {*COMBINED_PARTS["elbo_mahalanobis"], *self.auto_score_parts_}
         }
-        train_scores["elbo_mahalanobis"] = self._combined_score(train_scores)
+        train_scores["elbo_mahalanobis"] = self._combined_score(
+            train_scores, COMBINED_PARTS["elbo_mahalanobis"]
+        )
+        train_scores["auto"] = self._combined_score(
+            train_scores, self.auto_score_parts_
+        )
         self._offsets = {
             score_type: self._threshold(scores)
             for score_type, scores in train_scores.items()
         }
         self._offsets_n_samples = self.n_samples
         return self
+
+    def _fit_transformation_net(self, X, seed):
+        """Train the transformation classifier on image rows ``X`` if asked.
+
+        Sets ``transformation_net_`` (``None`` for flat input or
+        ``transformations=None``). With ``warm_start``, training continues
+        from the previous classifier's weights.
+        """
+        if self.transformations is None or len(self.input_shape_) != 3:
+            self.transformation_net_ = None
+            return
+        previous = (
+            getattr(self, "transformation_net_", None) if self.warm_start else None
+        )
+        with seeded(seed, self.device):
+            net = self._build_transformation_net(len(X))
+            net.initialize()
+            if previous is not None:
+                net.module_.load_state_dict(previous.module_.state_dict())
+                net.history_ = previous.history_
+            self._train(net, self._as_module_input(X))
+        self.transformation_net_ = net
+
+    def _build_transformation_net(self, n_samples):
+        """Return an unfitted skorch net for the transformation classifier."""
+        return TransformationNet(
+            TransformationClassifier,
+            module__image_shape=self.input_shape_,
+            module__kernel_size=self.kernel_size,
+            lr=self.lr,
+            max_epochs=self._n_epochs(n_samples),
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            callbacks=[("finite_loss", FiniteLossGuard())],
+            device=self.device,
+            verbose=int(self.verbose),
+        )
+
+    def _fit_neighbors(self, outputs):
+        """Index the training features; return their nearest-neighbour scores."""
+        self._neighbors = {
+            name: NeighborDistance(self.n_neighbors)
+            for name, features in NEIGHBOR_FEATURES.items()
+            if features in outputs
+        }
+        return {
+            name: neighbors.fit(outputs[NEIGHBOR_FEATURES[name]])
+            for name, neighbors in self._neighbors.items()
+        }
 
     @property
     def offset_(self):
@@ -308,6 +458,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
                 f"This {type(self).__name__} instance is not fitted yet; call "
                 "fit before using offset_."
             )
+        self._check_score_type_available()
         stale_draws = (
             self.score_type in MONTE_CARLO_SCORES
             and self.n_samples != self._offsets_n_samples
@@ -322,6 +473,24 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
                 "a refit."
             )
         return offsets[self.score_type]
+
+    def _check_score_type_available(self):
+        """Raise if ``score_type`` needs a transformation classifier there is not."""
+        if (
+            self.score_type in TRANSFORMATION_SCORES
+            and self.transformation_net_ is None
+        ):
+            reason = (
+                "the input is not images"
+                if len(self.input_shape_) != 3
+                else "transformations=None"
+            )
+            raise NotFittedError(
+                f"score_type={self.score_type!r} needs the transformation "
+                f"classifier, which fit did not train because {reason}. Refit "
+                "image input with transformations='auto', or pick another "
+                "score_type."
+            )
 
     def _threshold(self, train_scores):
         if self.contamination == "auto":
@@ -340,34 +509,58 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            The score of each sample (nats for all but
-            ``"latent_mahalanobis"`` and ``"elbo_mahalanobis"``); higher means
-            more typical of the training data.
+            The score of each sample (nats for ``"elbo"``, ``"iwae"``,
+            ``"reconstruction"`` and ``"reconstruction_probability"``; the
+            others are unitless); higher means more typical of the training
+            data.
         """
         check_is_fitted(self)
+        self._check_score_type_available()
         return self._score_samples(self._validate_input(X, reset=False))
 
     def _score_samples(self, X):
         """Private version of score_samples without input validation."""
-        outputs = self._module_outputs(X, self.score_type in MONTE_CARLO_SCORES)
+        parts = self._score_parts(self.score_type)
+        outputs = self._module_outputs(
+            X,
+            monte_carlo=not MONTE_CARLO_SCORES.isdisjoint(parts),
+            transformations=not TRANSFORMATION_SCORES.isdisjoint(parts),
+        )
         scores = self._scores_from_outputs(outputs)
-        if self.score_type == "elbo_mahalanobis":
-            return self._combined_score(scores)
-        return scores[self.score_type]
+        for name in self._neighbors.keys() & set(parts):
+            scores[name] = self._neighbors[name].score(outputs[NEIGHBOR_FEATURES[name]])
+        if len(parts) == 1:
+            return scores[parts[0]]
+        return self._combined_score(scores, parts)
 
-    def _module_outputs(self, X, monte_carlo):
-        """One pass of the module over validated rows ``X``.
+    def _score_parts(self, score_type):
+        """Return the single score types ``score_type`` sums (itself if single)."""
+        if score_type == "auto":
+            return self.auto_score_parts_
+        return COMBINED_PARTS.get(score_type, (score_type,))
+
+    def _module_outputs(self, X, *, monte_carlo, transformations=True):
+        """One pass of the VAE (and transformation classifier) over rows ``X``.
 
         With ``monte_carlo``, the pass also draws ``n_samples`` posterior
-        samples for the Monte-Carlo scores.
+        samples for the Monte-Carlo scores; with ``transformations``, it runs
+        the transformation classifier too, if there is one.
         """
         noise = None
         if monte_carlo:
             noise = latent_noise(self.n_samples, self.latent_dim, self._noise_seed)
-        return self._map_module(per_sample_outputs, X, noise=noise)
+        transformation_module = None
+        if transformations and self.transformation_net_ is not None:
+            transformation_module = self.transformation_net_.module_
+        return self._map_module(
+            per_sample_outputs,
+            X,
+            noise=noise,
+            transformation_module=transformation_module,
+        )
 
     def _scores_from_outputs(self, outputs):
-        """Every single score type the module ``outputs`` allow, by name."""
+        """Return the single score types that module ``outputs`` give alone."""
         scores = {
             "elbo": outputs["elbo"],
             "reconstruction": outputs["reconstruction"],
@@ -375,15 +568,14 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
                 outputs["latent_means"], self.latent_mean_, self.latent_covariance_
             ),
         }
-        scores.update(
-            {name: outputs[name] for name in MONTE_CARLO_SCORES if name in outputs}
-        )
+        names = (*MONTE_CARLO_SCORES, "transformation")
+        scores.update({name: outputs[name] for name in names if name in outputs})
         return scores
 
-    def _combined_score(self, scores):
-        """``"elbo_mahalanobis"``: the sum of its parts' training z-scores."""
+    def _combined_score(self, scores, parts):
+        """Return the sum of the ``parts``' training z-scores."""
         total = np.zeros(len(scores["elbo"]))
-        for name in COMBINED_PARTS:
+        for name in parts:
             mean, std = self._standardization[name]
             total += (scores[name] - mean) / std
         return total

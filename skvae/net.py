@@ -1,59 +1,38 @@
-"""The training layer: a skorch ``NeuralNet`` whose loss is the negative ELBO."""
+"""The training layer: skorch nets for the VAE and the transformation classifier."""
 
 from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNet
+from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from ._data import ArrayDataset, keep_batch
 from .nn import NegativeELBO
+from .nn._transformations import random_transformations
 from .utils._distributed import world_size
 
 
-class VAENet(NeuralNet):
-    """skorch net that trains a :class:`skvae.nn.VAE` by minimising the negative ELBO.
+class DataParallelNet(NeuralNet):
+    """skorch net that trains data-parallel inside a ``torch.distributed`` group.
 
-    It takes every ``NeuralNet`` argument; the defaults differ only where a
-    VAE needs it: the criterion is :class:`skvae.nn.NegativeELBO`, the
-    optimizer Adam, batches come from :class:`ArrayDataset` without
-    per-sample collation, and there is no validation split unless one is
-    given. ``fit(X, y=None)`` trains without targets; with ``y`` (labels, -1
-    for unlabeled rows) the module must fill the ``logits`` of its
-    :class:`~skvae.nn.VAEOutput` and the criterion read them, as
-    :class:`skvae.nn.SemiSupervisedLoss` does.
-
-    Inside an initialized ``torch.distributed`` process group of several
-    processes, training is data-parallel through
-    :class:`~torch.nn.parallel.DistributedDataParallel`: each process takes
-    its share of every shuffled epoch (a :class:`DistributedSampler`) and
-    ``batch_size`` stays the *global* batch, split across the processes, so
-    the same settings train the same model on one process or many. Scoring
-    and validation use the plain module on each process.
+    Inside an initialized process group of several processes, training runs
+    through :class:`~torch.nn.parallel.DistributedDataParallel`: each process
+    takes its share of every shuffled epoch (a :class:`DistributedSampler`)
+    and ``batch_size`` stays the *global* batch, split across the processes,
+    so the same settings train the same model on one process or many.
+    Scoring and validation use the plain module on each process. Batches come
+    from :class:`ArrayDataset` without per-sample collation, and there is no
+    validation split unless one is given.
     """
 
-    def __init__(
-        self,
-        module,
-        *args,
-        criterion=NegativeELBO,
-        optimizer=torch.optim.Adam,
-        train_split=None,
-        dataset=ArrayDataset,
-        **kwargs,
-    ):
+    def __init__(self, module, *args, train_split=None, dataset=ArrayDataset, **kwargs):
         kwargs.setdefault("iterator_train__collate_fn", keep_batch)
         kwargs.setdefault("iterator_valid__collate_fn", keep_batch)
         super().__init__(
-            module,
-            *args,
-            criterion=criterion,
-            optimizer=optimizer,
-            train_split=train_split,
-            dataset=dataset,
-            **kwargs,
+            module, *args, train_split=train_split, dataset=dataset, **kwargs
         )
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
@@ -116,6 +95,33 @@ class VAENet(NeuralNet):
             iterator, training, prefix, step_fn, **fit_params
         )
 
+
+class VAENet(DataParallelNet):
+    """skorch net that trains a :class:`skvae.nn.VAE` by minimising the negative ELBO.
+
+    It takes every ``NeuralNet`` argument; the defaults differ only where a
+    VAE needs it: the criterion is :class:`skvae.nn.NegativeELBO`, the
+    optimizer Adam, batches come from :class:`ArrayDataset` without
+    per-sample collation, and there is no validation split unless one is
+    given. ``fit(X, y=None)`` trains without targets; with ``y`` (labels, -1
+    for unlabeled rows) the module must fill the ``logits`` of its
+    :class:`~skvae.nn.VAEOutput` and the criterion read them, as
+    :class:`skvae.nn.SemiSupervisedLoss` does. Training is data-parallel
+    inside a process group (:class:`DataParallelNet`).
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        criterion=NegativeELBO,
+        optimizer=torch.optim.Adam,
+        **kwargs,
+    ):
+        super().__init__(
+            module, *args, criterion=criterion, optimizer=optimizer, **kwargs
+        )
+
     def get_loss(self, y_pred, y_true=None, X=None, training=False):
         """Criterion of the batch ``X`` given the module's output ``y_pred``.
 
@@ -128,3 +134,37 @@ class VAENet(NeuralNet):
         if y_true is not None:
             y_true = to_tensor(y_true, self.device)
         return self.criterion_(log_px, kl, output=y_pred, y=y_true)
+
+
+class TransformationNet(DataParallelNet):
+    """skorch net that trains a :class:`~skvae.nn.TransformationClassifier`.
+
+    Each training step transforms every image of the batch by a random one
+    of the module's transformations (drawn from torch's global generator)
+    and minimises the cross-entropy of predicting which; ``fit(X)`` needs no
+    targets. Training is data-parallel inside a process group
+    (:class:`DataParallelNet`).
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        **kwargs,
+    ):
+        super().__init__(
+            module, *args, criterion=criterion, optimizer=optimizer, **kwargs
+        )
+
+    def train_step_single(self, batch, **fit_params):
+        """One step on a randomly transformed batch; the targets are the transforms."""
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        x = to_tensor(Xi, device=self.device)
+        x, labels = random_transformations(x, self.module_.n_transformations)
+        y_pred = self.infer(x, **fit_params)
+        loss = self.get_loss(y_pred, labels, X=x, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}

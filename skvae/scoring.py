@@ -23,6 +23,10 @@ from .nn import elbo
 from .utils._torch import evaluating
 
 SCORE_BATCH_SIZE = 256
+# NeighborDistance: rows per matrix product, and spare candidate neighbours
+# whose distances are recomputed exactly.
+NEIGHBOR_CHUNK_ROWS = 512
+NEIGHBOR_MARGIN = 8
 
 
 def iter_batches(X, batch_size, input_shape, device):
@@ -128,7 +132,7 @@ def elbo_scores(module, X, **kwargs):
     return map_batches(batch_elbo, module, X, **kwargs)
 
 
-def per_sample_outputs(module, X, *, noise=None, **kwargs):
+def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **kwargs):
     """Everything the scores need from a sample, in one pass over ``X``.
 
     Returns a dict of arrays with one row per sample:
@@ -139,7 +143,10 @@ def per_sample_outputs(module, X, *, noise=None, **kwargs):
     - ``"latent_means"``: :func:`latent_means`, shape ``(n, latent_dim)``;
     - with ``noise``, also ``"iwae"`` and ``"reconstruction_probability"``
       (:func:`iwae_scores`, :func:`reconstruction_probability_scores`), from
-      the same posterior draws.
+      the same posterior draws;
+    - with a ``transformation_module`` (a fitted
+      :class:`~skvae.nn.TransformationClassifier` on the same device), also
+      its outputs, as :func:`transformation_outputs` returns them.
 
     Keyword arguments go to :func:`map_batches`.
     """
@@ -158,9 +165,14 @@ def per_sample_outputs(module, X, *, noise=None, **kwargs):
             ratio_k = torch.stack([ratio for _, ratio in draws], dim=1)
             outputs["iwae"] = _log_mean_exp(log_px_k + ratio_k)
             outputs["reconstruction_probability"] = log_px_k.mean(dim=1)
+        if transformation_module is not None:
+            outputs.update(_transformation_batch_outputs(transformation_module, x))
         return outputs
 
-    return map_batches(batch_outputs, module, X, **kwargs)
+    if transformation_module is None:
+        return map_batches(batch_outputs, module, X, **kwargs)
+    with evaluating(transformation_module):
+        return map_batches(batch_outputs, module, X, **kwargs)
 
 
 def _log_mean_exp(log_w):
@@ -382,6 +394,125 @@ def mahalanobis_scores(Z, mean, covariance):
     # matrix; this way each distance depends on its own row alone.
     squared = (np.einsum("ij,jk->ik", centred, precision) * centred).sum(axis=1)
     return -np.sqrt(np.maximum(squared, 0.0))
+
+
+class NeighborDistance:
+    """Minus the mean distance to the nearest training points: a density score.
+
+    Features are standardised by the training points' mean and standard
+    deviation per dimension, so that no dimension dominates by its units.
+    Unlike one Gaussian (:func:`mahalanobis_scores`), nearest neighbours fit
+    training data made of several clusters. A training point is never its
+    own neighbour: training points identical to the scored row (bit for
+    bit, after standardisation) are left out, so a training sample scores
+    as an unseen sample at its place would, and thresholds set on training
+    scores hold on new data. Each distance is computed from its own row
+    alone (one matrix-vector product per row), so a score does not depend
+    on the other rows it is computed with.
+
+    Parameters
+    ----------
+    n_neighbors : int
+        How many nearest training points are averaged; fewer if there are
+        fewer distinct training points.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    scale_ : ndarray of shape (n_features,)
+        The standardisation of the training features.
+    points_ : ndarray of shape (n_train, n_features)
+        The standardised training features, float32.
+    """
+
+    def __init__(self, n_neighbors):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, features):
+        """Index the training ``features``; return their scores."""
+        features = np.asarray(features, dtype=np.float64)
+        self.mean_ = features.mean(axis=0)
+        std = features.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        self.points_ = self._standardize(features)
+        self._squared_norms = np.einsum("ij,ij->i", self.points_, self.points_)
+        self._squared_norms = self._squared_norms.astype(np.float64)
+        return self.score(features)
+
+    def score(self, features):
+        """Minus the mean distance of each row of ``features`` to its neighbours."""
+        rows = self._standardize(features)
+        scores = np.empty(len(rows))
+        for start in range(0, len(rows), NEIGHBOR_CHUNK_ROWS):
+            chunk = rows[start : start + NEIGHBOR_CHUNK_ROWS]
+            scores[start : start + len(chunk)] = self._chunk_scores(chunk)
+        return scores
+
+    def _standardize(self, features):
+        # float32 halves the memory of the points; the distances that count
+        # are computed in float64.
+        centred = np.asarray(features, dtype=np.float64) - self.mean_
+        return (centred / self.scale_).astype(np.float32)
+
+    def _chunk_scores(self, rows):
+        # A matrix product finds candidate neighbours fast, but BLAS may round
+        # a row differently by its place in the chunk; so the distances that
+        # count are recomputed from the row alone, over a margin of spare
+        # candidates that no rounding can push out.
+        n_points = len(self.points_)
+        n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
+        approximate = self._squared_norms - 2.0 * (rows @ self.points_.T)
+        candidates = np.argpartition(approximate, n_candidates - 1, axis=1)
+        candidates = candidates[:, :n_candidates]
+        differences = self.points_[candidates] - rows[:, None, :].astype(np.float64)
+        squared = (differences**2).sum(axis=2)
+        scores = np.empty(len(rows))
+        for i, (row, row_squared) in enumerate(zip(rows, squared, strict=True)):
+            if n_candidates < n_points and np.all(row_squared == 0):
+                # More identical training points than candidates: all of them.
+                row_squared = ((self.points_ - row.astype(np.float64)) ** 2).sum(axis=1)
+            scores[i] = self._mean_distance(row_squared)
+        return scores
+
+    def _mean_distance(self, squared):
+        """Minus the mean of the ``n_neighbors`` smallest non-zero distances."""
+        # A zero distance is the scored point itself (or an identical copy).
+        squared = squared[squared > 0]
+        k = min(self.n_neighbors, len(squared))
+        if k == 0:
+            return 0.0
+        return -float(np.mean(np.sqrt(np.partition(squared, k - 1)[:k])))
+
+
+def transformation_outputs(module, X, **kwargs):
+    """Per-sample outputs of a fitted transformation classifier, in one pass.
+
+    Parameters
+    ----------
+    module : skvae.nn.TransformationClassifier
+        A fitted transformation classifier.
+    X : ndarray of shape (n_samples, n_features)
+        Validated input rows.
+    **kwargs
+        ``input_shape``, ``batch_size`` and ``device``, passed to
+        :func:`map_batches`.
+
+    Returns
+    -------
+    outputs : dict of ndarray
+        ``"transformation"``: the mean log-probability the classifier gives
+        the right transformation over every transformed copy of the sample
+        (higher = more typical); ``"transformation_features"``: the pooled
+        features of the untransformed sample, shape ``(n_samples, width)``.
+    """
+    return map_batches(_transformation_batch_outputs, module, X, **kwargs)
+
+
+def _transformation_batch_outputs(module, x):
+    return {
+        "transformation": module.right_transformation_log_prob(x),
+        "transformation_features": module.embed(x),
+    }
 
 
 def bits_per_dim(log_likelihood, n_dims, *, discretization=None):

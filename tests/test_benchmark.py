@@ -63,14 +63,16 @@ def test_summary_table_sorts_by_mean_auc():
     records = [
         {
             "method": m,
+            "split": c,
             "inlier_class": c,
             "roc_auc": auc,
+            "average_precision": auc / 2,
             "fit_seconds": 1.0,
             "score_seconds": 0.5,
         }
         for m, c, auc in [("a", 0, 0.6), ("a", 1, 0.8), ("b", 0, 0.9), ("b", 1, 0.9)]
     ]
     lines = summary_table(records, class_names=["zero", "one"]).splitlines()
-    assert lines[0] == "| method | zero | one | mean | fit s | score s |"
-    assert lines[2].startswith("| b | 90.0 | 90.0 | **90.00** | 2 | 1.0 |")
+    assert lines[0] == "| method | zero | one | mean | mean AP | fit s | score s |"
+    assert lines[2].startswith("| b | 90.0 | 90.0 | **90.00** | 45.00 | 2 | 1.0 |")
     assert lines[3].startswith("| a | 60.0 | 80.0 | **70.00** |")

@@ -351,7 +351,17 @@ def detector_contamination_10(digits_one_class):
 
 
 @pytest.mark.parametrize(
-    "score_type", ["elbo", "reconstruction", "latent_mahalanobis", "elbo_mahalanobis"]
+    "score_type",
+    [
+        "auto",
+        "elbo",
+        "reconstruction",
+        "latent_mahalanobis",
+        "latent_knn",
+        "elbo_mahalanobis",
+        "transformation",
+        "transformation_knn",
+    ],
 )
 def test_switching_score_type_after_fit_keeps_contamination(
     score_type, detector_contamination_10

@@ -300,11 +300,17 @@ def test_pickle_holds_the_weights_once(fitted_conv_detector):
     """The net builds its module from a factory: no second copy as a parameter."""
     net = fitted_conv_detector.net_
     assert not isinstance(net.module, torch.nn.Module)
+    assert not isinstance(
+        fitted_conv_detector.transformation_net_.module, torch.nn.Module
+    )
     size = len(pickle.dumps(fitted_conv_detector))
-    n_weights = sum(p.numel() for p in net.module_.parameters())
-    # Weights plus Adam's two moments, 4 bytes each, plus a margin for the
-    # rest; a second copy of the weights would add another 4 per weight.
-    assert size < 4 * 3 * n_weights + 100_000
+    modules = [net.module_, fitted_conv_detector.transformation_net_.module_]
+    n_weights = sum(p.numel() for m in modules for p in m.parameters())
+    n_points = sum(n.points_.size for n in fitted_conv_detector._neighbors.values())
+    # Weights plus Adam's two moments and the nearest-neighbour points, 4
+    # bytes each, plus a margin for the rest; a second copy of the weights
+    # would add another 4 per weight.
+    assert size < 4 * (3 * n_weights + n_points) + 100_000
 
 
 def test_unpickling_with_another_version_warns(fitted_conv_detector, monkeypatch):

@@ -10,17 +10,23 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from .. import __version__
 from ..datasets import DatasetNotFoundError, load_digit_images, load_fashion_mnist
 from ._methods import available_methods
 from ._report import plot_roc_curves, summary_table, write_json
-from ._run import run_benchmark
+from ._run import multi_class_splits, one_class_splits, run_benchmark
 
 
 def load(dataset, data_home):
     """Return ``(X_train, y_train, X_test, y_test, class_names, name)``."""
+    if dataset == "breast-cancer":
+        # Split per split by breast_cancer_splits; nothing to load up front.
+        return None, None, None, None, ["malignant", "benign"], "breast-cancer"
     if dataset in ("auto", "fashion-mnist"):
         try:
             train = load_fashion_mnist(data_home, subset="train")
@@ -36,6 +42,11 @@ def load(dataset, data_home):
         except DatasetNotFoundError:
             if dataset == "fashion-mnist":
                 raise
+            print(
+                "Fashion-MNIST not found (set SKVAE_DATA or --data-home, or "
+                "apt-get install dataset-fashion-mnist); using the digits.",
+                file=sys.stderr,
+            )
     train = load_digit_images(subset="train")
     test = load_digit_images(subset="test")
     names = [str(d) for d in range(10)]
@@ -51,9 +62,33 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--dataset",
-        choices=["auto", "digits", "fashion-mnist"],
+        choices=["auto", "digits", "fashion-mnist", "breast-cancer"],
         default="auto",
-        help="'auto' uses Fashion-MNIST when found, else digits",
+        help="'auto' uses Fashion-MNIST when found, else digits; breast-cancer "
+        "is tabular (benign normal, malignant anomalies, standardised)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=["one-class", "multi-class"],
+        default="one-class",
+        help="one-class: fit on one class, score the whole test set; "
+        "multi-class: fit on a random half of the classes, anomalies are "
+        "--anomaly-share of the test set (breast-cancer: benign is normal)",
+    )
+    parser.add_argument(
+        "--splits", type=int, default=4, help="random splits (multi-class)"
+    )
+    parser.add_argument(
+        "--anomaly-share",
+        type=float,
+        default=0.05,
+        help="share of anomalies in the test set (multi-class)",
+    )
+    parser.add_argument(
+        "--max-train-per-class",
+        type=int,
+        default=None,
+        help="at most this many training samples per normal class (multi-class)",
     )
     parser.add_argument(
         "--data-home", default=None, help="folder with the Fashion-MNIST IDX files"
@@ -88,7 +123,8 @@ def parse_args(argv):
     parser.add_argument(
         "--output-dir",
         default="benchmark-results",
-        help="where results.md, results.json and roc.png go",
+        help="where records.jsonl (kept across runs: finished method/split "
+        "pairs are not run again), results.md, results.json and roc.png go",
     )
     return parser.parse_args(argv)
 
@@ -101,20 +137,23 @@ def main(argv=None):
     X_train, y_train, X_test, y_test, class_names, name = load(
         args.dataset, args.data_home
     )
-    classes = args.classes if args.classes is not None else sorted(set(y_train))
     methods = args.methods or available_methods()
+    splits, n_splits = make_splits(args, X_train, y_train, X_test, y_test, name)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with tqdm(total=len(classes) * len(methods), desc=name, unit="fit") as bar:
+    with tqdm(total=n_splits * len(methods), desc=name, unit="fit") as bar:
         records = run_benchmark(
             X_train,
             y_train,
             X_test,
             y_test,
-            classes=classes,
             methods=methods,
+            splits=splits,
             epochs=args.epochs,
             random_state=args.random_state,
             progress=lambda status: (bar.set_postfix_str(status), bar.update()),
+            records_path=out / "records.jsonl",
         )
     metadata = {
         "command": "python -m skvae.benchmark "
@@ -130,8 +169,6 @@ def main(argv=None):
             "python": platform.python_version(),
         },
     }
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     table = summary_table(records, class_names)
     (out / "results.md").write_text(table + "\n")
     write_json(records, out / "results.json", **metadata)
@@ -142,6 +179,61 @@ def main(argv=None):
         "results.json, roc.png"
     )
     return np.mean([r["roc_auc"] for r in records])
+
+
+def make_splits(args, X_train, y_train, X_test, y_test, name):
+    """Return the splits of the chosen protocol and how many there are."""
+    if name == "breast-cancer":
+        return standardized(breast_cancer_splits(args)), args.splits
+    if args.protocol == "multi-class":
+        splits = multi_class_splits(
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            n_splits=args.splits,
+            anomaly_share=args.anomaly_share,
+            max_train_per_class=args.max_train_per_class,
+            random_state=args.random_state,
+        )
+        return splits, args.splits
+    classes = args.classes if args.classes is not None else sorted(set(y_train))
+    splits = one_class_splits(X_train, y_train, X_test, y_test, classes=classes)
+    return splits, len(classes)
+
+
+def breast_cancer_splits(args):
+    """Benign is normal: a fresh half/half partition per split, then anomalies.
+
+    Split ``i`` partitions the data with seed ``random_state + i`` and keeps
+    malignant test rows as ``anomaly_share`` of its test set.
+    """
+    X, y = load_breast_cancer(return_X_y=True)
+    for split in range(args.splits):
+        seed = args.random_state + split
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.5, stratify=y, random_state=seed
+        )
+        yield from multi_class_splits(
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            n_splits=1,
+            anomaly_share=args.anomaly_share,
+            random_state=seed,
+            normal_classes=[1],
+            first_split=split,
+        )
+
+
+def standardized(splits):
+    """Scale each split's features by its training rows' mean and deviation."""
+    for split, description, X_fit, X_eval, is_inlier in splits:
+        scaler = StandardScaler().fit(X_fit)
+        X_fit = scaler.transform(X_fit).astype(np.float32)
+        X_eval = scaler.transform(X_eval).astype(np.float32)
+        yield split, description, X_fit, X_eval, is_inlier
 
 
 if __name__ == "__main__":

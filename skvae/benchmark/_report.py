@@ -6,25 +6,36 @@ import numpy as np
 
 
 def summary_table(records, class_names=None):
-    """Markdown table: ROC-AUC (%) per class and mean, fit and score seconds.
+    """Markdown table: ROC-AUC (%) per split, mean ROC-AUC and AP, seconds.
 
-    Methods are sorted by mean ROC-AUC, best first. Seconds are totals over
-    the classes.
+    One-class splits are labelled by their class (``class_names`` if given),
+    others by their number. AP is the average precision (%) with the
+    anomalies as the positive class. Methods are sorted by mean ROC-AUC, best
+    first. Seconds are totals over the splits.
     """
-    classes = sorted({r["inlier_class"] for r in records})
+    splits = sorted({r["split"] for r in records})
     methods = _methods_by_mean_auc(records)
-    labels = [str(c) if class_names is None else class_names[c] for c in classes]
-    header = ["method", *labels, "mean", "fit s", "score s"]
+    header = ["method", *_split_labels(records, splits, class_names)]
+    header += ["mean", "mean AP", "fit s", "score s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in methods:
-        rows = {r["inlier_class"]: r for r in records if r["method"] == method}
-        aucs = [100 * rows[c]["roc_auc"] for c in classes]
+        rows = {r["split"]: r for r in records if r["method"] == method}
+        aucs = [100 * rows[s]["roc_auc"] if s in rows else np.nan for s in splits]
+        aps = [100 * r.get("average_precision", np.nan) for r in rows.values()]
         cells = [f"{auc:.1f}" for auc in aucs]
         fit = sum(r["fit_seconds"] for r in rows.values())
         score = sum(r["score_seconds"] for r in rows.values())
-        cells += [f"**{np.mean(aucs):.2f}**", f"{fit:.0f}", f"{score:.1f}"]
+        cells += [f"**{np.mean(aucs):.2f}**", f"{np.mean(aps):.2f}"]
+        cells += [f"{fit:.0f}", f"{score:.1f}"]
         lines.append("| " + " | ".join([method, *cells]) + " |")
     return "\n".join(lines)
+
+
+def _split_labels(records, splits, class_names):
+    one_class = all("inlier_class" in r for r in records)
+    if not one_class:
+        return [f"split {s}" for s in splits]
+    return [str(s) if class_names is None else class_names[s] for s in splits]
 
 
 def _methods_by_mean_auc(records):
@@ -49,8 +60,11 @@ def plot_roc_curves(records, path, class_names=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    classes = sorted({r["inlier_class"] for r in records})
+    classes = sorted({r["split"] for r in records})
     methods = _methods_by_mean_auc(records)
+    labels = dict(
+        zip(classes, _split_labels(records, classes, class_names), strict=True)
+    )
     n_cols = min(5, len(classes))
     n_rows = int(np.ceil(len(classes) / n_cols))
     fig, axes = plt.subplots(
@@ -67,7 +81,7 @@ def plot_roc_curves(records, path, class_names=None):
             (r,) = [
                 r
                 for r in records
-                if r["method"] == method and r["inlier_class"] == inlier_class
+                if r["method"] == method and r["split"] == inlier_class
             ]
             ax.plot(
                 r["fpr"],
@@ -78,8 +92,7 @@ def plot_roc_curves(records, path, class_names=None):
                 label=f"{method} ({100 * r['roc_auc']:.1f})",
             )
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls=":")
-        name = inlier_class if class_names is None else class_names[inlier_class]
-        ax.set_title(f"inlier: {name}", fontsize=10)
+        ax.set_title(f"inlier: {labels[inlier_class]}", fontsize=10)
         ax.legend(fontsize=6, loc="lower right")
     for ax in axes.flat[len(classes) :]:
         ax.set_visible(False)
@@ -87,7 +100,7 @@ def plot_roc_curves(records, path, class_names=None):
         ax.set_xlabel("false positive rate")
     for ax in axes[:, 0]:
         ax.set_ylabel("true positive rate")
-    fig.suptitle("One-class ROC curves (ROC-AUC % in the legend)")
+    fig.suptitle("ROC curves (ROC-AUC % in the legend)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,12 +1,74 @@
-"""The benchmark loop: one-class protocol over classes and methods."""
+"""The benchmark loop: protocols (how the data is split) times methods."""
 
+import json
 import warnings
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from ..datasets import one_class_split
+from ..datasets import normal_classes_split, one_class_split
 from ._methods import METHODS
+
+
+def one_class_splits(X_train, y_train, X_test, y_test, *, classes):
+    """Yield ``(split, description, X_fit, X_eval, is_inlier)``, one per class.
+
+    The one-class protocol (Ruff et al. 2018): fit on one class's training
+    samples, score the whole test set.
+    """
+    for inlier_class in classes:
+        X_fit, X_eval, is_inlier = one_class_split(
+            X_train, y_train, X_test, y_test, inlier_class=inlier_class
+        )
+        description = {"normal": [int(inlier_class)], "inlier_class": int(inlier_class)}
+        yield int(inlier_class), description, X_fit, X_eval, is_inlier
+
+
+def multi_class_splits(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    n_splits,
+    normal_fraction=0.5,
+    anomaly_share=0.05,
+    max_train_per_class=None,
+    random_state=0,
+    normal_classes=None,
+    first_split=0,
+):
+    """Yield ``(split, description, X_fit, X_eval, is_inlier)`` for random splits.
+
+    Each split draws ``normal_fraction`` of the classes as normal, fits on
+    their training samples and scores their test samples plus anomalies of
+    the other classes, ``anomaly_share`` of the test set
+    (:func:`skvae.datasets.normal_classes_split`). Split ``i`` is seeded by
+    ``random_state + i``, so a split is the same whatever ``n_splits`` is.
+    With ``normal_classes`` the normal classes are fixed and the splits
+    differ in their random draws only. Splits are numbered from
+    ``first_split``.
+    """
+    classes = np.unique(y_train)
+    n_normal = max(1, round(normal_fraction * len(classes)))
+    for split in range(first_split, first_split + n_splits):
+        rng = np.random.RandomState(random_state + split - first_split)
+        normal = (
+            np.sort(rng.choice(classes, n_normal, replace=False))
+            if normal_classes is None
+            else np.asarray(normal_classes)
+        )
+        X_fit, X_eval, is_inlier = normal_classes_split(
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            normal_classes=normal,
+            anomaly_share=anomaly_share,
+            max_train_per_class=max_train_per_class,
+            random_state=rng,
+        )
+        yield split, {"normal": normal.tolist()}, X_fit, X_eval, is_inlier
 
 
 def run_benchmark(
@@ -15,22 +77,29 @@ def run_benchmark(
     X_test,
     y_test,
     *,
-    classes,
+    classes=None,
     methods,
+    splits=None,
     epochs=None,
     random_state=0,
     progress=None,
+    records_path=None,
 ):
-    """Run the one-class protocol and return one record per (method, class).
+    """Run every method on every split; return one record per (result, split).
 
     Parameters
     ----------
     X_train, y_train, X_test, y_test : ndarray
         A labelled train/test split (images or flat rows).
-    classes : iterable of int
-        The inlier classes to benchmark, one at a time.
+    classes : iterable of int or None, default=None
+        The inlier classes of the one-class protocol, one at a time. Ignored
+        when ``splits`` is given.
     methods : list of str
         Keys of :data:`~skvae.benchmark.METHODS`.
+    splits : iterable or None, default=None
+        ``(split, description, X_fit, X_eval, is_inlier)`` tuples, e.g. from
+        :func:`multi_class_splits`; by default the one-class splits of
+        ``classes``.
     epochs : int or None, default=None
         Training epochs for the deep methods; ``None`` keeps each default.
     random_state : int, default=0
@@ -38,50 +107,93 @@ def run_benchmark(
     progress : callable or None, default=None
         Called with a one-line status after each fit, e.g. a progress bar's
         ``update``.
+    records_path : path or None, default=None
+        A JSON-lines file: each (method, split) is appended as soon as it
+        finishes, and the ones already in the file are loaded instead of
+        run again, so an interrupted run continues where it stopped.
 
     Returns
     -------
     records : list of dict
-        Keys ``method``, ``inlier_class``, ``roc_auc``, ``fit_seconds``,
-        ``score_seconds``, and the ROC curve ``fpr`` / ``tpr``.
+        Keys ``method``, ``method_key``, ``split``, ``normal`` (the normal
+        classes), ``roc_auc``, ``average_precision`` (anomalies as the
+        positive class), ``fit_seconds``, ``score_seconds``, and the ROC
+        curve ``fpr`` / ``tpr``. One-class records also carry
+        ``inlier_class``.
     """
+    if splits is None:
+        splits = one_class_splits(X_train, y_train, X_test, y_test, classes=classes)
+    done = _load_records(records_path)
     records = []
-    for inlier_class in classes:
-        X_inlier, X_eval, is_inlier = one_class_split(
-            X_train, y_train, X_test, y_test, inlier_class=inlier_class
-        )
+    for split, description, X_fit, X_eval, is_inlier in splits:
         for method in methods:
-            results = METHODS[method](
-                X_inlier, X_eval, epochs=epochs, random_state=random_state
-            )
-            for name, result in results.items():
-                records.append(_record(name, inlier_class, is_inlier, result))
+            previous = [
+                r for r in done if r["method_key"] == method and r["split"] == split
+            ]
+            if not previous:
+                results = METHODS[method](
+                    X_fit, X_eval, epochs=epochs, random_state=random_state
+                )
+                previous = [
+                    _record(name, method, split, description, is_inlier, result)
+                    for name, result in results.items()
+                ]
+                _append_records(records_path, previous)
+            records.extend(previous)
             if progress is not None:
-                progress(f"class {inlier_class}: {method}")
+                progress(f"split {split}: {method}")
     return records
 
 
-def _record(name, inlier_class, is_inlier, result):
+def _load_records(path):
+    if path is None:
+        return []
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def _append_records(path, records):
+    if path is None:
+        return
+    with open(path, "a") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+
+
+def _record(name, method_key, split, description, is_inlier, result):
     scores = np.asarray(result.scores, dtype=np.float64)
+    record = {
+        "method": name,
+        "method_key": method_key,
+        "split": split,
+        **description,
+        "fit_seconds": result.fit_seconds,
+        "score_seconds": result.score_seconds,
+    }
     if not np.all(np.isfinite(scores)):
         # One broken method must not end a long run; its AUC shows as nan.
         warnings.warn(
-            f"{name} gave non-finite scores for class {inlier_class}; "
-            "its ROC-AUC is recorded as nan.",
+            f"{name} gave non-finite scores on split {split}; its ROC-AUC and "
+            "average precision are recorded as nan.",
             RuntimeWarning,
             stacklevel=2,
         )
-        fpr, tpr, auc = [], [], float("nan")
-    else:
-        fpr, tpr, _ = roc_curve(is_inlier, scores)
-        fpr, tpr = fpr.tolist(), tpr.tolist()
-        auc = float(roc_auc_score(is_inlier, scores))
+        return {
+            **record,
+            "roc_auc": float("nan"),
+            "average_precision": float("nan"),
+            "fpr": [],
+            "tpr": [],
+        }
+    fpr, tpr, _ = roc_curve(is_inlier, scores)
     return {
-        "method": name,
-        "inlier_class": int(inlier_class),
-        "roc_auc": auc,
-        "fit_seconds": result.fit_seconds,
-        "score_seconds": result.score_seconds,
-        "fpr": fpr,
-        "tpr": tpr,
+        **record,
+        "roc_auc": float(roc_auc_score(is_inlier, scores)),
+        # Anomalies are the rare class users look for: they are AP's positives.
+        "average_precision": float(average_precision_score(1 - is_inlier, -scores)),
+        "fpr": fpr.tolist(),
+        "tpr": tpr.tolist(),
     }

@@ -5,15 +5,17 @@
 - :func:`load_fashion_mnist`: Fashion-MNIST from its four IDX files on disk
   (``apt-get install dataset-fashion-mnist`` on Debian/Ubuntu).
 - :func:`one_class_split`: the one-class anomaly-detection protocol.
+- :func:`normal_classes_split`: several normal classes, rare anomalies.
 """
 
 from ._digits import load_digit_images
 from ._fashion_mnist import DatasetNotFoundError, load_fashion_mnist
-from ._one_class import one_class_split
+from ._one_class import normal_classes_split, one_class_split
 
 __all__ = [
     "DatasetNotFoundError",
     "load_digit_images",
     "load_fashion_mnist",
+    "normal_classes_split",
     "one_class_split",
 ]

@@ -1,9 +1,9 @@
 """The one-class anomaly-detection protocol of Ruff et al. (2018)."""
 
 import numpy as np
-from sklearn.utils import check_consistent_length
+from sklearn.utils import check_consistent_length, check_random_state
 
-__all__ = ["one_class_split"]
+__all__ = ["normal_classes_split", "one_class_split"]
 
 
 def one_class_split(X_train, y_train, X_test, y_test, *, inlier_class):
@@ -100,3 +100,112 @@ def one_class_split(X_train, y_train, X_test, y_test, *, inlier_class):
             "must contain the inlier class and at least one other class."
         )
     return X_train[is_train_inlier], X_test, is_inlier
+
+
+def normal_classes_split(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    normal_classes,
+    anomaly_share=0.05,
+    max_train_per_class=None,
+    random_state=None,
+):
+    """Split a labelled data set into several normal classes and rare anomalies.
+
+    The multi-class protocol: the normal data is made of several classes (a
+    detector must model several clusters), the anomalies are a small share of
+    the test set drawn from the other classes. The detector is fitted on the
+    training samples of the normal classes; the test set holds every test
+    sample of the normal classes plus a random sample of the other classes'
+    test samples, sized so that anomalies make up ``anomaly_share`` of it.
+
+    Parameters
+    ----------
+    X_train : array-like of shape (n_train, ...)
+        Training samples, flat or images.
+    y_train : array-like of shape (n_train,)
+        Their classes.
+    X_test : array-like of shape (n_test, ...)
+        Test samples.
+    y_test : array-like of shape (n_test,)
+        Their classes.
+    normal_classes : array-like
+        The classes that are normal; values of ``y_train``.
+    anomaly_share : float in (0, 1), default=0.05
+        Share of anomalies in the returned test set (at least one anomaly).
+    max_train_per_class : int or None, default=None
+        If given, at most this many training samples per normal class, drawn
+        at random (to bound the cost of a benchmark).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the random draws (anomalies, and training samples with
+        ``max_train_per_class``).
+
+    Returns
+    -------
+    X_normal : ndarray of shape (n_fit, ...)
+        The training samples to fit on.
+    X_eval : ndarray of shape (n_eval, ...)
+        The test samples, normal ones first.
+    is_inlier : ndarray of shape (n_eval,), dtype int64
+        1 for the normal classes' samples, 0 for the anomalies.
+
+    Raises
+    ------
+    ValueError
+        If a normal class is missing from ``y_train``, the test set has no
+        normal or no anomalous samples, or ``anomaly_share`` is outside (0, 1).
+
+    See Also
+    --------
+    one_class_split : The protocol with a single normal class.
+
+    Examples
+    --------
+    >>> from skvae.datasets import load_digit_images, normal_classes_split
+    >>> X_train, y_train = load_digit_images(subset="train", return_X_y=True)
+    >>> X_test, y_test = load_digit_images(subset="test", return_X_y=True)
+    >>> X_fit, X_eval, is_inlier = normal_classes_split(
+    ...     X_train, y_train, X_test, y_test, normal_classes=[0, 1, 2, 3, 4],
+    ...     random_state=0,
+    ... )
+    >>> X_fit.shape, X_eval.shape, int((1 - is_inlier).sum())
+    ((675, 64), (238, 64), 12)
+    """
+    X_train, y_train = np.asarray(X_train), np.asarray(y_train)
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    check_consistent_length(X_train, y_train)
+    check_consistent_length(X_test, y_test)
+    if not 0 < anomaly_share < 1:
+        raise ValueError(f"anomaly_share={anomaly_share!r} must lie in (0, 1).")
+    normal_classes = np.unique(np.asarray(normal_classes))
+    missing = np.setdiff1d(normal_classes, y_train)
+    if missing.size:
+        raise ValueError(
+            f"normal_classes {missing.tolist()} do not occur in y_train, whose "
+            f"classes are {np.unique(y_train).tolist()}."
+        )
+    rng = check_random_state(random_state)
+    train_rows = []
+    for normal_class in normal_classes:
+        rows = np.flatnonzero(y_train == normal_class)
+        if max_train_per_class is not None and len(rows) > max_train_per_class:
+            rows = np.sort(rng.choice(rows, max_train_per_class, replace=False))
+        train_rows.append(rows)
+    train_rows = np.concatenate(train_rows)
+    is_normal = np.isin(y_test, normal_classes)
+    normal_rows, anomaly_pool = np.flatnonzero(is_normal), np.flatnonzero(~is_normal)
+    if normal_rows.size == 0 or anomaly_pool.size == 0:
+        raise ValueError(
+            f"With normal_classes={normal_classes.tolist()} the test set has no "
+            f"{'normal' if normal_rows.size == 0 else 'anomalous'} samples; "
+            "y_test must hold both."
+        )
+    n_anomalies = round(anomaly_share * normal_rows.size / (1 - anomaly_share))
+    n_anomalies = min(max(1, n_anomalies), anomaly_pool.size)
+    anomaly_rows = np.sort(rng.choice(anomaly_pool, n_anomalies, replace=False))
+    eval_rows = np.concatenate([normal_rows, anomaly_rows])
+    is_inlier = np.r_[np.ones(normal_rows.size), np.zeros(n_anomalies)]
+    return X_train[train_rows], X_test[eval_rows], is_inlier.astype(np.int64)

@@ -10,6 +10,7 @@ from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._losses import NegativeELBO, elbo, kl_standard_normal
 from ._mlp import MLPDecoder, MLPEncoder
 from ._semi import SemiSupervisedLoss, SemiSupervisedVAE
+from ._transformations import TransformationClassifier, transform_images
 from ._vae import VAE, VAEOutput
 
 __all__ = [
@@ -24,7 +25,9 @@ __all__ = [
     "NegativeELBO",
     "SemiSupervisedLoss",
     "SemiSupervisedVAE",
+    "TransformationClassifier",
     "elbo",
     "kl_standard_normal",
     "make_vae",
+    "transform_images",
 ]

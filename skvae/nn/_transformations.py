@@ -1,0 +1,103 @@
+"""Geometric transformations of images and the network that tells them apart.
+
+Transformation prediction (Golan & El-Yaniv 2018; Bergman & Hoshen 2020)
+learns what normal images look like by training a classifier to say which of
+a fixed set of transformations was applied to a training image: on an
+anomaly, the classifier is less sure which transformation it sees, and its
+features lie away from those of the training images.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._blocks import conv_block
+
+# Square images: 4 rotations by 90 degrees times an optional horizontal flip.
+# Other images keep their shape: rotations by 0 and 180 degrees, flip or not.
+SQUARE_TRANSFORMATIONS = 8
+RECTANGULAR_TRANSFORMATIONS = 4
+
+
+def n_transformations(image_shape):
+    """Return how many transformations images of ``image_shape`` get."""
+    _, height, width = image_shape
+    return SQUARE_TRANSFORMATIONS if height == width else RECTANGULAR_TRANSFORMATIONS
+
+
+def transform_images(x, index, n_total):
+    """Apply transformation ``index`` of ``n_total`` to a batch ``(N, C, H, W)``.
+
+    Transformation 0 is the identity. With 8, ``index % 4`` quarter turns
+    and a horizontal flip for ``index >= 4``; with 4, ``index % 2`` half
+    turns and a horizontal flip for ``index >= 2``.
+    """
+    turns_per_step = 1 if n_total == SQUARE_TRANSFORMATIONS else 2
+    n_rotations = n_total // 2
+    out = torch.rot90(x, turns_per_step * (index % n_rotations), dims=(2, 3))
+    return out.flip(-1) if index >= n_rotations else out
+
+
+def random_transformations(x, n_total):
+    """Transform each image of ``x`` by a random one of ``n_total``.
+
+    Returns the transformed batch and the transformation of each image. The
+    draws come from torch's global generator, which the estimators seed.
+    """
+    labels = torch.randint(0, n_total, (len(x),), device=x.device)
+    out = torch.empty_like(x)
+    for index in range(n_total):
+        rows = labels == index
+        if rows.any():
+            out[rows] = transform_images(x[rows], index, n_total)
+    return out, labels
+
+
+class TransformationClassifier(nn.Module):
+    """Convolutional classifier of which transformation an image went through.
+
+    Three stride-2 convolutions, global average pooling and a linear layer
+    to one logit per transformation; :meth:`embed` returns the pooled
+    features.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    channels : tuple of int, default=(32, 64, 128)
+        Output channels of each stride-2 convolution.
+    kernel_size : int, default=3
+        Odd kernel size of every convolution.
+    """
+
+    def __init__(self, image_shape, channels=(32, 64, 128), kernel_size=3):
+        super().__init__()
+        widths = (image_shape[0], *channels)
+        self.n_transformations = n_transformations(image_shape)
+        self.features = nn.Sequential(
+            *[
+                conv_block(n_in, n_out, kernel_size)
+                for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+            ]
+        )
+        self.out = nn.Linear(channels[-1], self.n_transformations)
+
+    def embed(self, x):
+        """Pooled features of images ``x``, shape ``(N, channels[-1])``."""
+        return self.features(x).mean(dim=(2, 3))
+
+    def forward(self, x):
+        """Logits of each transformation, shape ``(N, n_transformations)``."""
+        return self.out(self.embed(x))
+
+    def right_transformation_log_prob(self, x):
+        """Mean log-probability of the right transformation over every copy of ``x``.
+
+        Each image is transformed in every way and classified; the result
+        averages the log-probability given to the transformation applied.
+        """
+        total = torch.zeros(len(x), device=x.device)
+        for index in range(self.n_transformations):
+            logits = self(transform_images(x, index, self.n_transformations))
+            total = total + F.log_softmax(logits, dim=1)[:, index]
+        return total / self.n_transformations

@@ -1,0 +1,201 @@
+"""The transformation classifier, the nearest-neighbour scores and "auto"."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import NearestNeighbors
+
+from skvae import VAEOutlierDetector
+from skvae.nn import TransformationClassifier, transform_images
+from skvae.nn._transformations import n_transformations, random_transformations
+from skvae.scoring import NeighborDistance
+
+from .conftest import TINY_CONV, TINY_MLP
+
+# -- transformations --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"), [((1, 6, 6), 8), ((3, 4, 6), 4), ((1, 1, 1), 8)]
+)
+def test_transformations_keep_the_image_shape_and_are_distinct(shape, expected):
+    assert n_transformations(shape) == expected
+    x = torch.arange(float(np.prod(shape))).reshape(1, *shape)
+    copies = [transform_images(x, t, expected) for t in range(expected)]
+    assert all(copy.shape == x.shape for copy in copies)
+    torch.testing.assert_close(copies[0], x)
+    if shape[1] > 1:
+        flat = {tuple(copy.flatten().tolist()) for copy in copies}
+        assert len(flat) == expected
+
+
+def test_square_transformations_are_quarter_turns_and_flips():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    torch.testing.assert_close(transform_images(x, 1, 8), torch.rot90(x, 1, (2, 3)))
+    torch.testing.assert_close(transform_images(x, 4, 8), x.flip(-1))
+    torch.testing.assert_close(
+        transform_images(x, 6, 8), torch.rot90(x, 2, (2, 3)).flip(-1)
+    )
+
+
+def test_random_transformations_label_what_they_applied():
+    torch.manual_seed(0)
+    x = torch.rand(50, 1, 5, 5)
+    out, labels = random_transformations(x, 8)
+    assert set(labels.tolist()) == set(range(8))
+    for i in range(50):
+        torch.testing.assert_close(
+            out[i : i + 1], transform_images(x[i : i + 1], int(labels[i]), 8)
+        )
+
+
+def test_classifier_outputs_and_mean_log_probability():
+    torch.manual_seed(0)
+    module = TransformationClassifier((1, 8, 8), channels=(4, 8)).eval()
+    x = torch.rand(3, 1, 8, 8)
+    assert module(x).shape == (3, 8)
+    assert module.embed(x).shape == (3, 8)
+    expected = torch.stack(
+        [
+            torch.log_softmax(module(transform_images(x, t, 8)), 1)[:, t]
+            for t in range(8)
+        ]
+    ).mean(0)
+    torch.testing.assert_close(module.right_transformation_log_prob(x), expected)
+
+
+# -- nearest-neighbour distances ----------------------------------------------
+
+
+def test_neighbor_distance_matches_scikit_learn():
+    rng = np.random.RandomState(0)
+    train, test = (
+        rng.normal(size=(300, 6)) * [1, 2, 3, 4, 5, 100],
+        rng.normal(size=(40, 6)),
+    )
+    neighbors = NeighborDistance(4)
+    train_scores = neighbors.fit(train)
+    mean, std = train.mean(0), train.std(0)
+    index = NearestNeighbors(n_neighbors=5).fit((train - mean) / std)
+    expected_test = -index.kneighbors((test - mean) / std, 4)[0].mean(1)
+    # A training point is not its own neighbour: its first neighbour is dropped.
+    expected_train = -index.kneighbors((train - mean) / std)[0][:, 1:].mean(1)
+    np.testing.assert_allclose(neighbors.score(test), expected_test, rtol=1e-5)
+    np.testing.assert_allclose(train_scores, expected_train, rtol=1e-5)
+
+
+def test_neighbor_distance_is_row_independent():
+    rng = np.random.RandomState(1)
+    neighbors = NeighborDistance(5)
+    neighbors.fit(rng.normal(size=(700, 20)))
+    X = rng.normal(size=(1100, 20))
+    together = neighbors.score(X)
+    for i in [0, 511, 512, 1099]:
+        np.testing.assert_array_equal(neighbors.score(X[i : i + 1]), together[[i]])
+    np.testing.assert_array_equal(neighbors.score(X[::-1]), together[::-1])
+
+
+@pytest.mark.parametrize("n_copies", [3, 30])
+def test_identical_training_points_are_left_out(n_copies):
+    """Copies of the scored point are never its neighbours, however many."""
+    train = np.r_[np.zeros((n_copies, 2)), [[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]]
+    neighbors = NeighborDistance(2)
+    scores = neighbors.fit(train)
+    scale = train.std(0)
+    distances = sorted([1.0 / scale[0], 2.0 / scale[1], 3.0 / scale[0]])
+    expected = -np.mean(distances[:2])
+    assert scores[0] == pytest.approx(expected)
+    assert NeighborDistance(3).fit(np.ones((5, 2))).tolist() == [0.0] * 5
+
+
+# -- the detector ---------------------------------------------------------------
+
+
+def test_image_detector_sums_four_parts(fitted_conv_detector, digits_one_class):
+    det = fitted_conv_detector
+    assert det.auto_score_parts_ == (
+        "elbo",
+        "latent_knn",
+        "transformation",
+        "transformation_knn",
+    )
+    assert isinstance(det.transformation_net_.module_, TransformationClassifier)
+    X_train, X_test, _ = digits_one_class
+    expected = np.zeros(len(X_test))
+    for part in det.auto_score_parts_:
+        train = _scores(det, part, X_train)
+        expected += (_scores(det, part, X_test) - train.mean()) / train.std()
+    np.testing.assert_allclose(_scores(det, "auto", X_test), expected, rtol=1e-9)
+
+
+def _scores(det, score_type, X):
+    """Scores of a copy of the shared fitted ``det`` with another score_type."""
+    copy = pickle.loads(pickle.dumps(det))
+    return copy.set_params(score_type=score_type).score_samples(X)
+
+
+@pytest.mark.parametrize(
+    "score_type", ["auto", "latent_knn", "transformation", "transformation_knn"]
+)
+def test_new_scores_rank_other_digits_below_zeros(
+    score_type, fitted_conv_detector, digits_one_class
+):
+    _, X_test, is_inlier = digits_one_class
+    scores = _scores(fitted_conv_detector, score_type, X_test)
+    assert np.all(np.isfinite(scores))
+    assert roc_auc_score(is_inlier, scores) > 0.8
+
+
+def test_flat_input_has_no_transformation_scores(blobs_with_outliers):
+    X_train, X_test = blobs_with_outliers
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 3}, random_state=0)
+    det.fit(X_train)
+    assert det.transformation_net_ is None
+    assert det.auto_score_parts_ == ("elbo", "latent_knn")
+    det.set_params(score_type="transformation")
+    with pytest.raises(NotFittedError, match="input is not images"):
+        det.score_samples(X_test)
+    with pytest.raises(NotFittedError, match="input is not images"):
+        det.predict(X_test)
+
+
+def test_transformations_none_skips_the_classifier(digits_one_class):
+    X_train, X_test, _ = digits_one_class
+    params = {**TINY_CONV, "max_epochs": 2, "random_state": 0}
+    det = VAEOutlierDetector(**params, transformations=None).fit(X_train)
+    assert det.transformation_net_ is None
+    assert det.auto_score_parts_ == ("elbo", "latent_knn")
+    with pytest.raises(NotFittedError, match="transformations=None"):
+        det.set_params(score_type="transformation_knn").score_samples(X_test)
+    # The VAE is the same as with the classifier: it trains first, seeded alike.
+    full = VAEOutlierDetector(**params).fit(X_train)
+    for a, b in zip(
+        det.net_.module_.parameters(), full.net_.module_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_classifier_follows_random_state_and_warm_start(digits_one_class):
+    X_train, _, _ = digits_one_class
+    params = {**TINY_CONV, "max_epochs": 2}
+
+    def weights(det):
+        return torch.cat(
+            [p.flatten() for p in det.transformation_net_.module_.parameters()]
+        )
+
+    first = VAEOutlierDetector(**params, random_state=3).fit(X_train)
+    again = VAEOutlierDetector(**params, random_state=3).fit(X_train)
+    other = VAEOutlierDetector(**params, random_state=4).fit(X_train)
+    torch.testing.assert_close(weights(first), weights(again), rtol=0, atol=0)
+    assert not torch.equal(weights(first), weights(other))
+    warm = VAEOutlierDetector(**params, random_state=3, warm_start=True)
+    warm.fit(X_train)
+    before = weights(warm).clone()
+    warm.set_params(lr=1e-12).fit(X_train)
+    torch.testing.assert_close(weights(warm), before, rtol=0, atol=1e-6)
+    assert len(warm.transformation_net_.history) == 4
