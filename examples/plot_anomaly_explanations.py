@@ -6,7 +6,7 @@ Why is this image anomalous? Scores, maps, curves
 Train a :class:`~skvae.VAEOutlierDetector` on one digit of the bundled 8x8
 digits (:func:`skvae.datasets.load_digit_images`) and treat every other digit
 as an anomaly. The score histogram with the fitted threshold, the ROC and
-precision-recall curves show how well the ELBO separates the two; the
+precision-recall curves show how well the default score separates the two; the
 most anomalous test images, with their reconstructions, per-pixel anomaly
 maps (:func:`skvae.explain.anomaly_map`) and attention maps
 (:func:`skvae.explain.gradient_attention_map`,
@@ -81,7 +81,8 @@ plt.show()
 # %%
 # Score histogram, ROC and precision-recall curves
 # -------------------------------------------------
-# ``score_samples`` is the ELBO: most other digits sit left of the eights.
+# ``score_samples`` is the default score (a unitless sum of standardised
+# scores): most other digits sit left of the eights.
 # The dashed line is the threshold; samples left of it are predicted
 # outliers. In the curves the outliers are the positive class.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
@@ -109,7 +110,7 @@ plt.show()
 top_k = 6
 order = np.argsort(scores)
 rows = np.r_[order[:top_k], order[-1]]
-labels = [f"digit {digit[i]}\nELBO {scores[i]:.0f}" for i in rows]
+labels = [f"digit {digit[i]}\nscore {scores[i]:.1f}" for i in rows]
 fig = plot_reconstructions(
     detector,
     X_test[rows],

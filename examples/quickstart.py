@@ -43,7 +43,8 @@ y_test = np.r_[np.ones(len(normal_test)), np.zeros((~is_normal).sum())]
 # %%
 # Fit on normal images only, then score everything else
 # ------------------------------------------------------
-# ``score_samples`` is the per-image ELBO: higher means more normal.
+# ``score_samples`` is the default score (``score_type="auto"``): a sum of
+# standardised scores, unitless; higher means more normal.
 start = time.perf_counter()
 detector = VAEOutlierDetector(random_state=0).fit(normal_train)
 auc = roc_auc_score(y_test, detector.score_samples(X_test))

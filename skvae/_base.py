@@ -84,7 +84,8 @@ _DOCS = {
         Number of passes over the training data. What counts is the number
         of optimizer steps, ``max_epochs * n_samples / batch_size``: small
         data sets need many epochs, large ones fewer. ``"auto"`` trains for
-        about 1500 steps, within 2 to 100 epochs.
+        about 1500 steps (900 in ``VAEOutlierDetector``, which trains a
+        second network), within 2 to 100 epochs.
     batch_size : int, default=64
         Samples per training step.
     lr : float, default=1e-3
@@ -289,6 +290,8 @@ class _BaseVAE(BaseEstimator):
     # -- fitting -------------------------------------------------------------
 
     _net_class = VAENet
+    # Optimizer steps of max_epochs="auto".
+    _auto_training_steps = AUTO_TRAINING_STEPS
 
     def _fit_vae(self, X, y=None):
         """Build the module and the skorch net for validated ``X`` and train it.
@@ -388,7 +391,7 @@ class _BaseVAE(BaseEstimator):
         if self.max_epochs != "auto":
             return self.max_epochs
         batches_per_epoch = math.ceil(n_samples / self.batch_size)
-        epochs = math.ceil(AUTO_TRAINING_STEPS / batches_per_epoch)
+        epochs = math.ceil(self._auto_training_steps / batches_per_epoch)
         return min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, epochs))
 
     def _build_net(self, module_kwargs, seed, n_samples):

@@ -29,8 +29,7 @@ class PyODVAE(BaseDetector):
     """A :class:`~skvae.VAEOutlierDetector` as a PyOD detector.
 
     ``decision_function`` returns the negative of the wrapped detector's
-    ``score_samples`` (by default the sum of the ELBO's and the latent
-    Mahalanobis distance's training z-scores, unitless; see
+    ``score_samples`` (by default a sum of training z-scores, unitless; see
     ``VAEOutlierDetector``'s ``score_type``): higher = more anomalous, as
     everywhere in PyOD. ``labels_`` and ``predict`` give 1 for outliers and 0 for
     inliers; the threshold is PyOD's, from ``contamination``.

@@ -1,0 +1,77 @@
+"""Fit seconds of skvae's detector options against PyOD's VAE, same data, one run.
+
+On the training images of one Fashion-MNIST class (6,000 images), each
+detector is fitted ``--repeats`` times, the detectors alternating within each
+repeat so that they share the machine's state; the best time of each is
+kept. Detectors: PyOD's VAE (its defaults, flat pixels in [0, 1]), skvae's
+default ``VAEOutlierDetector()`` and ``VAEOutlierDetector(transformations=None)``.
+Prints the times and their ratios to PyOD's VAE and writes them as JSON.
+
+    OMP_NUM_THREADS=1 python benchmarks/fit_cost.py --threads 1 --repeats 3
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from _environment import environment
+
+from skvae import VAEOutlierDetector
+from skvae.datasets import load_fashion_mnist
+
+
+def detectors(random_state):
+    """Name -> function fitting a fresh detector on uint8 images."""
+    from pyod.models.vae import VAE
+
+    return {
+        "PyOD VAE": lambda X: VAE(random_state=random_state, verbose=0).fit(
+            X.reshape(len(X), -1) / np.float32(255)
+        ),
+        "skvae default": lambda X: VAEOutlierDetector(random_state=random_state).fit(X),
+        "skvae transformations=None": lambda X: VAEOutlierDetector(
+            transformations=None, random_state=random_state
+        ).fit(X),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inlier-class", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="benchmarks/results/fit_cost.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    train = load_fashion_mnist(subset="train")
+    X = train.images[train.target == args.inlier_class]
+    fits = detectors(random_state=0)
+    seconds = {name: [] for name in fits}
+    for repeat in range(args.repeats):
+        for name, fit in fits.items():
+            start = time.perf_counter()
+            fit(X)
+            seconds[name].append(time.perf_counter() - start)
+            print(f"repeat {repeat}: {name} {seconds[name][-1]:.1f} s", flush=True)
+    best = {name: min(times) for name, times in seconds.items()}
+    ratios = {name: best[name] / best["PyOD VAE"] for name in best}
+    for name in best:
+        print(f"{name:28s} best {best[name]:6.1f} s   x{ratios[name]:.2f} PyOD VAE")
+    with open(args.out, "w") as f:
+        json.dump(
+            {
+                "environment": environment(args),
+                "n_images": len(X),
+                "seconds": seconds,
+                "best": best,
+                "ratio_to_pyod_vae": ratios,
+            },
+            f,
+            indent=1,
+        )
+
+
+if __name__ == "__main__":
+    main()
