@@ -435,8 +435,7 @@ class NeighborDistance:
         std = features.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
         self.points_ = self._standardize(features)
-        self._squared_norms = np.einsum("ij,ij->i", self.points_, self.points_)
-        self._squared_norms = self._squared_norms.astype(np.float64)
+        self._squared_norms_32 = np.einsum("ij,ij->i", self.points_, self.points_)
         return self.score(features)
 
     def score(self, features):
@@ -461,27 +460,35 @@ class NeighborDistance:
         # candidates that no rounding can push out.
         n_points = len(self.points_)
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
-        approximate = self._squared_norms - 2.0 * (rows @ self.points_.T)
+        approximate = self._squared_norms_32 - 2 * (rows @ self.points_.T)
         candidates = np.argpartition(approximate, n_candidates - 1, axis=1)
         candidates = candidates[:, :n_candidates]
-        differences = self.points_[candidates] - rows[:, None, :].astype(np.float64)
-        squared = (differences**2).sum(axis=2)
-        scores = np.empty(len(rows))
-        for i, (row, row_squared) in enumerate(zip(rows, squared, strict=True)):
-            if n_candidates < n_points and np.all(row_squared == 0):
-                # More identical training points than candidates: all of them.
-                row_squared = ((self.points_ - row.astype(np.float64)) ** 2).sum(axis=1)
-            scores[i] = self._mean_distance(row_squared)
-        return scores
+        squared = self._exact_squared(rows, self.points_[candidates])
+        if n_candidates < n_points:
+            # More identical training points than candidates: use all of them.
+            for i in np.flatnonzero(np.all(squared == 0, axis=1)):
+                squared_all = self._exact_squared(rows[i : i + 1], self.points_[None])
+                squared[i] = np.partition(
+                    np.where(squared_all[0] > 0, squared_all[0], np.inf),
+                    n_candidates - 1,
+                )[:n_candidates]
+        return self._mean_distances(squared)
 
-    def _mean_distance(self, squared):
-        """Minus the mean of the ``n_neighbors`` smallest non-zero distances."""
+    @staticmethod
+    def _exact_squared(rows, points):
+        """Squared distances of each row to its ``points`` (n, m, d), in float64."""
+        differences = points - rows[:, None, :].astype(np.float64)
+        return (differences**2).sum(axis=2)
+
+    def _mean_distances(self, squared):
+        """Minus the mean of each row's ``n_neighbors`` smallest non-zero distances."""
         # A zero distance is the scored point itself (or an identical copy).
-        squared = squared[squared > 0]
-        k = min(self.n_neighbors, len(squared))
-        if k == 0:
-            return 0.0
-        return -float(np.mean(np.sqrt(np.partition(squared, k - 1)[:k])))
+        squared = np.sort(np.where(squared > 0, squared, np.inf), axis=1)
+        nearest = squared[:, : self.n_neighbors]
+        found = np.isfinite(nearest)
+        total = np.where(found, np.sqrt(np.where(found, nearest, 0.0)), 0.0).sum(axis=1)
+        counts = found.sum(axis=1)
+        return -np.divide(total, counts, out=np.zeros(len(total)), where=counts > 0)
 
 
 def transformation_outputs(module, X, **kwargs):
