@@ -54,6 +54,9 @@ class Config:
             "hidden_dims": self.hidden_dims,
             "kernel_size": self.kernel_size,
             "max_epochs": self.max_epochs,
+            # The VAE's architecture is compared, with the score of its time.
+            "transformations": None,
+            "score_type": "elbo_mahalanobis",
         }
 
 

@@ -129,8 +129,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
           classifier gives the right transformation of each transformed copy
           of the sample (needs image input and ``transformations="auto"``).
         - ``"transformation_knn"``: minus the mean distance of the sample's
-          transformation-classifier features to those of its
-          ``n_neighbors`` nearest training images (same needs).
+          transformation-classifier features (averaged over its transformed
+          copies) to those of its ``n_neighbors`` nearest training images
+          (same needs).
 
     transformations : "auto" or None, default="auto"
         Whether ``fit`` also trains the transformation classifier on image
@@ -218,7 +219,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
       El-Yaniv 2018): a classifier trained to tell which rotation or flip a
       training image went through is less sure of it on an unusual image.
     - ``"transformation_knn"``: the ``"latent_knn"`` computation on the
-      classifier's pooled features of the untransformed sample.
+      classifier's pooled features averaged over the sample's transformed
+      copies.
     - ``"auto"``: ``sum_p (x_p - m_p) / s_p`` over the parts ``p`` in
       ``auto_score_parts_``, ``x_p`` the part's score, standardised like
       ``"elbo_mahalanobis"``.

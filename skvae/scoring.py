@@ -509,17 +509,16 @@ def transformation_outputs(module, X, **kwargs):
     outputs : dict of ndarray
         ``"transformation"``: the mean log-probability the classifier gives
         the right transformation over every transformed copy of the sample
-        (higher = more typical); ``"transformation_features"``: the pooled
-        features of the untransformed sample, shape ``(n_samples, width)``.
+        (higher = more typical); ``"transformation_features"``: the mean of
+        the pooled features of the transformed copies, shape
+        ``(n_samples, width)``.
     """
     return map_batches(_transformation_batch_outputs, module, X, **kwargs)
 
 
 def _transformation_batch_outputs(module, x):
-    return {
-        "transformation": module.right_transformation_log_prob(x),
-        "transformation_features": module.embed(x),
-    }
+    log_prob, features = module.score_copies(x)
+    return {"transformation": log_prob, "transformation_features": features}
 
 
 def bits_per_dim(log_likelihood, n_dims, *, discretization=None):

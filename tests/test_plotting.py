@@ -112,6 +112,8 @@ def test_plot_score_histogram(fitted_conv_detector, labelled_test_set):
     assert line.get_xdata()[0] == pytest.approx(fitted_conv_detector.offset_)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:2] == ["inliers (n=5)", "outliers (n=5)"]
+    # The default score is a sum of z-scores: no unit on the axis.
+    assert ax.get_xlabel() == "score_samples (auto); lower = more anomalous"
 
     single = plot_score_histogram(fitted_conv_detector, X, threshold=0.0)
     assert len(single.containers) == 1

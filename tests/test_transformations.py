@@ -66,6 +66,16 @@ def test_classifier_outputs_and_mean_log_probability():
         ]
     ).mean(0)
     torch.testing.assert_close(module.right_transformation_log_prob(x), expected)
+    mean_features = torch.stack(
+        [module.embed(transform_images(x, t, 8)) for t in range(8)]
+    ).mean(0)
+    log_prob, features = module.score_copies(x)
+    torch.testing.assert_close(log_prob, expected)
+    torch.testing.assert_close(features, mean_features)
+    # The averaged features do not depend on which transformation x came in.
+    torch.testing.assert_close(
+        module.score_copies(transform_images(x, 3, 8))[1], features
+    )
 
 
 # -- nearest-neighbour distances ----------------------------------------------

@@ -38,6 +38,13 @@ def _split_labels(records, splits, class_names):
     return [str(s) if class_names is None else class_names[s] for s in splits]
 
 
+def _panel_title(record, label):
+    if "inlier_class" in record:
+        return f"inlier: {label}"
+    normal = ", ".join(str(c) for c in record.get("normal", []))
+    return f"{label}: normal {normal}" if normal else label
+
+
 def _methods_by_mean_auc(records):
     means = {}
     for method in dict.fromkeys(r["method"] for r in records):
@@ -92,7 +99,7 @@ def plot_roc_curves(records, path, class_names=None):
                 label=f"{method} ({100 * r['roc_auc']:.1f})",
             )
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls=":")
-        ax.set_title(f"inlier: {labels[inlier_class]}", fontsize=10)
+        ax.set_title(_panel_title(r, labels[inlier_class]), fontsize=10)
         ax.legend(fontsize=6, loc="lower right")
     for ax in axes.flat[len(classes) :]:
         ax.set_visible(False)

@@ -96,8 +96,21 @@ class TransformationClassifier(nn.Module):
         Each image is transformed in every way and classified; the result
         averages the log-probability given to the transformation applied.
         """
-        total = torch.zeros(len(x), device=x.device)
+        return self.score_copies(x)[0]
+
+    def score_copies(self, x):
+        """Classify every transformed copy of ``x``; two summaries per image.
+
+        Returns the mean log-probability of the right transformation over
+        the copies (see :meth:`right_transformation_log_prob`) and the mean
+        of the copies' pooled features, shape ``(N, channels[-1])``: a
+        description of the image that does not depend on which of the
+        transformations it arrived in.
+        """
+        log_prob = torch.zeros(len(x), device=x.device)
+        features = 0
         for index in range(self.n_transformations):
-            logits = self(transform_images(x, index, self.n_transformations))
-            total = total + F.log_softmax(logits, dim=1)[:, index]
-        return total / self.n_transformations
+            embedded = self.embed(transform_images(x, index, self.n_transformations))
+            log_prob = log_prob + F.log_softmax(self.out(embedded), dim=1)[:, index]
+            features = features + embedded
+        return log_prob / self.n_transformations, features / self.n_transformations

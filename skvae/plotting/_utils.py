@@ -80,8 +80,15 @@ def inlier_mask(y_true):
     return y_true > 0
 
 
+# The score types that are log-likelihoods or bounds on one; the others are
+# distances or sums of z-scores, without a unit.
+NATS_SCORE_TYPES = frozenset(
+    {"elbo", "iwae", "reconstruction", "reconstruction_probability"}
+)
+
+
 def score_label(estimator):
     """Axis label of ``score_samples`` values."""
     score_type = getattr(estimator, "score_type", "elbo")
-    unit = "" if score_type == "latent_mahalanobis" else ", nats"
+    unit = ", nats" if score_type in NATS_SCORE_TYPES else ""
     return f"score_samples ({score_type}{unit}); lower = more anomalous"
