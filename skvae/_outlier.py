@@ -411,14 +411,16 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
 
         Sets ``transformation_net_`` (``None`` for flat input or
         ``transformations=None``). With ``warm_start``, training continues
-        from the previous classifier's weights.
+        from the previous classifier's weights if they fit the input.
         """
         if self.transformations is None or len(self.input_shape_) != 3:
             self.transformation_net_ = None
             return
-        previous = (
-            getattr(self, "transformation_net_", None) if self.warm_start else None
-        )
+        previous = getattr(self, "transformation_net_", None)
+        if not (
+            self.warm_start and previous is not None and self._can_resume(previous)
+        ):
+            previous = None
         with seeded(seed, self.device):
             net = self._build_transformation_net(len(X))
             net.initialize()
@@ -427,6 +429,14 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
                 net.history_ = previous.history_
             self._train(net, self._as_module_input(X))
         self.transformation_net_ = net
+
+    def _can_resume(self, net):
+        """Whether a fitted transformation ``net`` has the weights' shapes of now."""
+        params = net.get_params()
+        return (
+            params["module__image_shape"] == self.input_shape_
+            and params["module__kernel_size"] == self.kernel_size
+        )
 
     def _build_transformation_net(self, n_samples):
         """Return an unfitted skorch net for the transformation classifier."""

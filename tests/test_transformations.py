@@ -209,3 +209,12 @@ def test_classifier_follows_random_state_and_warm_start(digits_one_class):
     warm.set_params(lr=1e-12).fit(X_train)
     torch.testing.assert_close(weights(warm), before, rtol=0, atol=1e-6)
     assert len(warm.transformation_net_.history) == 4
+
+
+def test_warm_start_on_other_image_shapes_trains_a_new_classifier(digits_one_class):
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(**{**TINY_CONV, "max_epochs": 1}, warm_start=True)
+    det.fit(X_train)
+    det.fit(np.pad(X_train, ((0, 0), (0, 2), (0, 2))))
+    assert det.transformation_net_.module_.n_transformations == 8
+    assert len(det.transformation_net_.history) == 1
