@@ -13,6 +13,7 @@ function of that sample, whatever it is scored with and however often.
 """
 
 import math
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -169,9 +170,11 @@ def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **k
             outputs.update(_transformation_batch_outputs(transformation_module, x))
         return outputs
 
-    if transformation_module is None:
-        return map_batches(batch_outputs, module, X, **kwargs)
-    with evaluating(transformation_module):
+    with (
+        nullcontext()
+        if transformation_module is None
+        else evaluating(transformation_module)
+    ):
         return map_batches(batch_outputs, module, X, **kwargs)
 
 
@@ -406,9 +409,9 @@ class NeighborDistance:
     own neighbour: training points identical to the scored row (bit for
     bit, after standardisation) are left out, so a training sample scores
     as an unseen sample at its place would, and thresholds set on training
-    scores hold on new data. Each distance is computed from its own row
-    alone (one matrix-vector product per row), so a score does not depend
-    on the other rows it is computed with.
+    scores hold on new data. A matrix product only picks candidate
+    neighbours; the distances that count are computed from each row alone,
+    so a score does not depend on the other rows it is computed with.
 
     Parameters
     ----------
@@ -436,11 +439,13 @@ class NeighborDistance:
         self.scale_ = np.where(std > 0, std, 1.0)
         self.points_ = self._standardize(features)
         self._squared_norms_32 = np.einsum("ij,ij->i", self.points_, self.points_)
-        return self.score(features)
+        return self._standardized_scores(self.points_)
 
     def score(self, features):
         """Minus the mean distance of each row of ``features`` to its neighbours."""
-        rows = self._standardize(features)
+        return self._standardized_scores(self._standardize(features))
+
+    def _standardized_scores(self, rows):
         scores = np.empty(len(rows))
         for start in range(0, len(rows), NEIGHBOR_CHUNK_ROWS):
             chunk = rows[start : start + NEIGHBOR_CHUNK_ROWS]
