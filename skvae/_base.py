@@ -293,17 +293,22 @@ class _BaseVAE(BaseEstimator):
     # Optimizer steps of max_epochs="auto".
     _auto_training_steps = AUTO_TRAINING_STEPS
 
-    def _fit_vae(self, X, y=None):
+    def _training_seed(self):
+        """Draw the seed of a fit from ``random_state``, the same on every process."""
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return agree_on_seed(seed)
+
+    def _fit_vae(self, X, y=None, *, seed=None):
         """Build the module and the skorch net for validated ``X`` and train it.
 
         With ``warm_start`` and an existing net for the same architecture,
         training continues from its weights instead, under the current
-        training settings. Returns the seed the training ran with, for later
-        seeded steps.
+        training settings. ``seed`` (drawn by :meth:`_training_seed` if
+        None) seeds the training; it is returned for later seeded steps.
         """
         self._check_training_params()
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        seed = agree_on_seed(seed)
+        if seed is None:
+            seed = self._training_seed()
         module_kwargs = self._module_kwargs()
         resume = (
             self.warm_start and getattr(self, "_module_kwargs_", None) == module_kwargs

@@ -1,5 +1,7 @@
 """Outlier detection with a variational autoencoder."""
 
+import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from ._base import _BaseVAE, fill_doc
 from ._callbacks import FiniteLossGuard
+from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from .net import TransformationNet
 from .nn import TransformationClassifier
 from .scoring import (
@@ -59,6 +62,8 @@ COMBINED_PARTS = {
 # (benchmarks/probe_detector_cost.py, docs/benchmark.md).
 TRANSFORMATION_CHANNELS = (32, 64, 128)
 DETECTOR_TRAINING_STEPS = 900
+# Fewest rows left to train on when calibration rows are held out.
+MIN_TRAINING_ROWS = 2
 
 
 def _mean_and_std(scores):
@@ -93,13 +98,32 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     ----------
     %(vae_parameters)s
     contamination : "auto" or float, default="auto"
-        How the threshold ``offset_`` is set from the training scores.
+        How the threshold ``offset_`` is set from the calibration scores
+        (see ``calibration_fraction``).
 
         - If ``"auto"``, the lower Tukey fence ``Q1 - 1.5 * IQR`` of the
-          training scores: samples far below the bulk of the training data
+          calibration scores: samples far below the bulk of the normal data
           are outliers, with no guess of their share.
-        - If a float in (0, 0.5], that share of the training data is flagged
-          as outliers.
+        - If a float in (0, 0.5], the share of new normal data flagged: with
+          held-out calibration rows, ``predict`` flags exactly the samples
+          whose conformal p-value (``score_pvalues``) is at most
+          ``contamination``, so a new normal sample is flagged with
+          probability at most ``contamination`` (and, for a calibration set
+          of n rows, more than ``contamination - 1 / (n + 1)``). With
+          ``calibration_fraction=None``, that share of the training data is
+          flagged (scikit-learn's convention), which new normal data
+          exceeds.
+
+    calibration_fraction : float in (0, 1) or None, default=0.2
+        Share of the training rows held out from training, chosen at random
+        (seeded by ``random_state``), whose scores set the thresholds and
+        the p-values. The networks fit training data more tightly than new
+        data, so thresholds from training scores flag more new normal data
+        than they promise; held-out scores are exchangeable with new normal
+        data, which makes ``contamination`` and ``score_pvalues`` hold as
+        stated. ``None`` trains on every row and sets the thresholds from
+        the training scores (no p-values). If fewer than 2 rows would be
+        left to train on, nothing is held out and a warning says so.
 
     score_type : {"auto", "elbo", "iwae", "reconstruction", \
             "reconstruction_probability", "latent_mahalanobis", \
@@ -160,6 +184,13 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         ``decision_function`` is ``score_samples - offset_``. ``fit`` sets a
         threshold for every score type (see Notes), so ``score_type`` may be
         changed after fit.
+    calibration_indices_ : ndarray of shape (n_calibration,)
+        Sorted indices of the rows of ``X`` that ``fit`` held out from
+        training to calibrate on; empty when nothing was held out.
+    calibration_scores_ : ndarray of shape (n_calibration,)
+        Sorted scores of the current ``score_type`` of the rows held out by
+        ``calibration_fraction`` (of the training rows when nothing was held
+        out): what ``offset_`` and ``score_pvalues`` come from.
     latent_mean_ : ndarray of shape (latent_dim,)
         Mean of the posterior means of the training data.
     latent_covariance_ : ndarray of shape (latent_dim, latent_dim)
@@ -237,15 +268,27 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     ``eps`` shared by all samples and all calls, seeded from
     ``random_state`` at fit.
 
-    ``fit`` computes the training scores of every score type in one pass and
-    keeps a threshold for each, computed as ``score_samples`` computes the
-    scores, so ``set_params(score_type=...)`` after fit changes
-    ``score_samples``, ``decision_function`` and ``predict`` together. The
-    Monte-Carlo types (``"iwae"``, ``"reconstruction_probability"``) are the
-    exception: their training scores cost ``n_samples`` decoder passes per
-    sample (about a quarter of the default fit), so their thresholds exist
-    only when fit ran with one of them; otherwise ``decision_function`` and
-    ``predict`` raise and ask for a refit, while ``score_samples`` works.
+    ``fit`` trains on all rows but the ``calibration_fraction`` it holds
+    out, fits the score statistics (latent Gaussian, neighbour indexes,
+    standardisation) on the training rows, then scores the held-out rows with
+    every score type in one pass and keeps a threshold for each, computed as
+    ``score_samples`` computes the scores, so ``set_params(score_type=...)``
+    after fit changes ``score_samples``, ``decision_function``, ``predict``
+    and ``score_pvalues`` together. The Monte-Carlo types (``"iwae"``,
+    ``"reconstruction_probability"``) are the exception: their scores cost
+    ``n_samples`` decoder passes per sample (about a quarter of the default
+    fit), so their thresholds exist only when fit ran with one of them;
+    otherwise ``decision_function`` and ``predict`` raise and ask for a
+    refit, while ``score_samples`` works.
+
+    Thresholds you can trust: held-out scores are exchangeable with the
+    scores of new normal data, so ``contamination=alpha`` flags at most a
+    share ``alpha`` of new normal samples, ``score_pvalues`` are valid
+    conformal p-values, and ``predict_with_fdr`` controls the false-discovery
+    rate over a batch (Bates et al. 2023 [5]_). Thresholds from training
+    scores (``calibration_fraction=None``) flag more: the networks fit their
+    training rows more tightly than new ones (docs/thresholds.md measures
+    both). The price is a fifth less training data.
 
     ``score(X)`` is the mean ELBO whatever ``score_type`` is: it is the
     unsupervised model-selection criterion, so ``GridSearchCV`` compares
@@ -266,6 +309,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
        Weighted Autoencoders. ICLR. :arxiv:`1509.00519`
     .. [4] Golan, I. & El-Yaniv, R. (2018). Deep Anomaly Detection Using
        Geometric Transformations. NeurIPS. :arxiv:`1805.10917`
+    .. [5] Bates, S., Candes, E., Lei, L., Romano, Y. & Sesia, M. (2023).
+       Testing for outliers with conformal p-values. Annals of Statistics
+       51(1). :arxiv:`2104.08279`
 
     Examples
     --------
@@ -284,6 +330,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
         ],
+        "calibration_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "score_type": [StrOptions(set(SCORE_TYPES))],
         "transformations": [StrOptions({"auto"}), None],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
@@ -318,6 +365,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         verbose=0,
         warm_start=False,
         contamination="auto",
+        calibration_fraction=0.2,
         score_type="auto",
         transformations="auto",
         n_neighbors=5,
@@ -345,6 +393,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             warm_start=warm_start,
         )
         self.contamination = contamination
+        self.calibration_fraction = calibration_fraction
         self.score_type = score_type
         self.transformations = transformations
         self.n_neighbors = n_neighbors
@@ -368,22 +417,27 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             Fitted estimator.
         """
         X = self._validate_input(X, reset=True)
-        seed = self._fit_vae(X)
+        seed = self._training_seed()
+        self.calibration_indices_ = self._calibration_indices(len(X), seed)
+        X_fit, X_calibration = X, None
+        if len(self.calibration_indices_):
+            X_calibration = X[self.calibration_indices_]
+            X_fit = np.delete(X, self.calibration_indices_, axis=0)
+        self._fit_vae(X_fit, seed=seed)
         # The Monte-Carlo draws and the transformation classifier get their
         # own streams, derived from the training seed so that random_state
         # fixes them too.
         seeds = np.random.SeedSequence([seed, 1]).generate_state(2)
         self._noise_seed = int(seeds[0])
-        self._fit_transformation_net(X, int(seeds[1]))
+        self._fit_transformation_net(X_fit, int(seeds[1]))
         self.auto_score_parts_ = COMBINED_PARTS[
             "auto" if self.transformation_net_ is None else "auto_images"
         ]
         # One pass over the training data gives the latent statistics, the
-        # neighbour indexes, the standardisation of the combined scores and
-        # every threshold.
-        outputs = self._module_outputs(
-            X, monte_carlo=self.score_type in MONTE_CARLO_SCORES
-        )
+        # neighbour indexes and the standardisation of the combined scores;
+        # a second one over the calibration rows, the thresholds.
+        monte_carlo = self.score_type in MONTE_CARLO_SCORES
+        outputs = self._module_outputs(X_fit, monte_carlo=monte_carlo)
         self.latent_mean_, self.latent_covariance_ = latent_gaussian(
             outputs["latent_means"]
         )
@@ -393,18 +447,48 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             name: _mean_and_std(train_scores[name])
             for name in {*COMBINED_PARTS["elbo_mahalanobis"], *self.auto_score_parts_}
         }
-        train_scores["elbo_mahalanobis"] = self._combined_score(
-            train_scores, COMBINED_PARTS["elbo_mahalanobis"]
-        )
-        train_scores["auto"] = self._combined_score(
-            train_scores, self.auto_score_parts_
-        )
+        self._add_combined_scores(train_scores)
+        if X_calibration is None:
+            calibration_scores = train_scores
+        else:
+            calibration_scores = self._every_score(X_calibration, monte_carlo)
+        self._calibration_scores = {
+            score_type: np.sort(scores)
+            for score_type, scores in calibration_scores.items()
+        }
+        self._held_out_calibration = X_calibration is not None
         self._offsets = {
             score_type: self._threshold(scores)
-            for score_type, scores in train_scores.items()
+            for score_type, scores in self._calibration_scores.items()
         }
         self._offsets_n_samples = self.n_samples
         return self
+
+    def _calibration_indices(self, n_rows, seed):
+        """Sorted indices of the training rows to hold out for calibration.
+
+        Empty when ``calibration_fraction`` is None or too few rows would be
+        left to train on (with a warning).
+        """
+        if self.calibration_fraction is None:
+            return np.array([], dtype=np.intp)
+        n_calibration = math.ceil(self.calibration_fraction * n_rows)
+        if n_rows - n_calibration < MIN_TRAINING_ROWS:
+            warnings.warn(
+                f"X has {n_rows} samples, too few to hold out "
+                f"calibration_fraction={self.calibration_fraction} of them and "
+                f"keep {MIN_TRAINING_ROWS} to train on; the thresholds come from "
+                "the training scores, which new normal data falls below more "
+                "often than contamination says, and score_pvalues is not "
+                "available. Pass more samples or calibration_fraction=None.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return np.array([], dtype=np.intp)
+        # A stream of its own: the split must not move the training seeds.
+        split_seed = np.random.SeedSequence([seed, 2]).generate_state(1)[0]
+        order = np.random.default_rng(split_seed).permutation(n_rows)
+        return np.sort(order[:n_calibration])
 
     def _fit_transformation_net(self, X, seed):
         """Train the transformation classifier on image rows ``X`` if asked.
@@ -470,33 +554,64 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     def offset_(self):
         """Threshold on ``score_samples`` of the current ``score_type``.
 
-        ``fit`` sets one threshold per score type from the training scores
-        (a Monte-Carlo type's only when it is the ``score_type`` of the fit:
-        its training scores cost ``n_samples`` decoder passes per sample), so
+        ``fit`` sets one threshold per score type from the calibration
+        scores (a Monte-Carlo type's only when it is the ``score_type`` of
+        the fit: its scores cost ``n_samples`` decoder passes per sample), so
         ``set_params(score_type=...)`` after fit keeps ``predict`` consistent
         with ``contamination``.
         """
-        offsets = getattr(self, "_offsets", None)
-        if offsets is None:
+        return self._per_score_type(getattr(self, "_offsets", None), "offset_")
+
+    @property
+    def calibration_scores_(self):
+        """Sorted calibration scores of the current ``score_type``.
+
+        The scores of the rows held out by ``calibration_fraction`` (the
+        training scores when ``calibration_fraction=None``): what
+        ``offset_`` and ``score_pvalues`` are computed from.
+        """
+        return self._per_score_type(
+            getattr(self, "_calibration_scores", None), "calibration_scores_"
+        )
+
+    def _per_score_type(self, fitted, name):
+        """Return the entry of ``fitted`` (a dict per score type) for ``score_type``."""
+        if fitted is None:
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet; call "
-                "fit before using offset_."
+                f"fit before using {name}."
             )
         self._check_score_type_available()
         stale_draws = (
             self.score_type in MONTE_CARLO_SCORES
             and self.n_samples != self._offsets_n_samples
         )
-        if self.score_type not in offsets or stale_draws:
+        if self.score_type not in fitted or stale_draws:
             raise NotFittedError(
-                f"No threshold for score_type={self.score_type!r} with "
-                f"n_samples={self.n_samples}: the Monte-Carlo scores' training "
+                f"No calibration scores for score_type={self.score_type!r} with "
+                f"n_samples={self.n_samples}: the Monte-Carlo scores' calibration "
                 "scores are only computed when fit runs with that score_type "
                 "(they cost n_samples decoder passes per sample). Refit with "
                 f"score_type={self.score_type!r}; score_samples works without "
                 "a refit."
             )
-        return offsets[self.score_type]
+        return fitted[self.score_type]
+
+    def _expected_failed_checks(self):
+        if self.calibration_fraction is None:
+            return {}
+        reason = (
+            "the check asks that contamination be the share of training "
+            "samples flagged; with held-out calibration (calibration_fraction, "
+            "the default) it is the share of new normal samples flagged, and "
+            "the training samples, fitted more tightly, are flagged less often. "
+            "calibration_fraction=None passes the check."
+        )
+        return {
+            "check_outliers_train": reason,
+            "check_outliers_train(readonly_memmap=True)": reason,
+            "check_outliers_fit_predict": reason,
+        }
 
     def _check_score_type_available(self):
         """Raise if ``score_type`` needs a transformation classifier there is not."""
@@ -516,11 +631,17 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
                 "score_type."
             )
 
-    def _threshold(self, train_scores):
+    def _threshold(self, scores):
+        """Return the offset for the calibration ``scores`` of one score type."""
         if self.contamination == "auto":
-            q1, q3 = np.percentile(train_scores, [25, 75])
+            q1, q3 = np.percentile(scores, [25, 75])
             return float(q1 - 1.5 * (q3 - q1))
-        return float(np.percentile(train_scores, 100.0 * self.contamination))
+        if self._held_out_calibration:
+            # Flags exactly the samples whose conformal p-value is at most
+            # contamination: a new normal sample with at most that probability.
+            return conformal_threshold(scores, self.contamination)
+        # Training scores: flag that share of the training data.
+        return float(np.percentile(scores, 100.0 * self.contamination))
 
     def score_samples(self, X):
         """Per-sample anomaly score chosen by ``score_type``; lower is more abnormal.
@@ -551,8 +672,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             transformations=not TRANSFORMATION_SCORES.isdisjoint(parts),
         )
         scores = self._scores_from_outputs(outputs)
-        for name in self._neighbors.keys() & set(parts):
-            scores[name] = self._neighbors[name].score(outputs[NEIGHBOR_FEATURES[name]])
+        neighbor_parts = self._neighbors.keys() & set(parts)
+        scores.update(self._neighbor_scores(outputs, neighbor_parts))
         if len(parts) == 1:
             return scores[parts[0]]
         return self._combined_score(scores, parts)
@@ -594,6 +715,28 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         }
         names = (*MONTE_CARLO_SCORES, "transformation")
         scores.update({name: outputs[name] for name in names if name in outputs})
+        return scores
+
+    def _neighbor_scores(self, outputs, names):
+        """Nearest-neighbour scores ``names`` of new samples' module ``outputs``."""
+        return {
+            name: self._neighbors[name].score(outputs[NEIGHBOR_FEATURES[name]])
+            for name in names
+        }
+
+    def _every_score(self, X, monte_carlo):
+        """Scores of every score type of validated new rows ``X``, one pass."""
+        outputs = self._module_outputs(X, monte_carlo=monte_carlo)
+        scores = self._scores_from_outputs(outputs)
+        scores.update(self._neighbor_scores(outputs, self._neighbors))
+        return self._add_combined_scores(scores)
+
+    def _add_combined_scores(self, scores):
+        """Add the combined score types to a dict of single ``scores``."""
+        scores["elbo_mahalanobis"] = self._combined_score(
+            scores, COMBINED_PARTS["elbo_mahalanobis"]
+        )
+        scores["auto"] = self._combined_score(scores, self.auto_score_parts_)
         return scores
 
     def _combined_score(self, scores, parts):
@@ -655,3 +798,72 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         """
         check_is_fitted(self)
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def score_pvalues(self, X):
+        """Conformal p-value of each sample under the hypothesis that it is normal.
+
+        ``p = (1 + #{calibration scores <= s}) / (n_calibration + 1)`` for
+        the sample's ``score_samples`` value ``s``, against the scores of the
+        rows that ``fit`` held out (``calibration_scores_``).
+
+        **Guarantee** (split-conformal, Bates et al. 2023): if ``x`` is a
+        normal sample exchangeable with the training data, e.g. drawn
+        independently from the same distribution, then ``P(p <= alpha) <=
+        alpha`` for every ``alpha``, so flagging ``p <= alpha`` flags at most
+        a share ``alpha`` of new normal data (in expectation over the
+        calibration set; the smallest p-value is ``1 / (n_calibration +
+        1)``). Drifting data breaks the assumption, and with it the
+        guarantee.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Samples.
+
+        Returns
+        -------
+        pvalues : ndarray of shape (n_samples,)
+            Values in ``(0, 1]``; small for samples less typical than almost
+            every calibration sample.
+
+        Raises
+        ------
+        NotFittedError
+            If ``fit`` held out no calibration rows (``calibration_fraction=None``
+            or too few samples): p-values from training scores carry no
+            guarantee.
+        """
+        check_is_fitted(self)
+        if not self._held_out_calibration:
+            raise NotFittedError(
+                "score_pvalues needs calibration scores of samples the networks "
+                "did not train on, and fit held out none (calibration_fraction="
+                f"{self.calibration_fraction}, or too few samples to split). "
+                "Refit with calibration_fraction=0.2 (the default)."
+            )
+        return conformal_pvalues(self.calibration_scores_, self.score_samples(X))
+
+    def predict_with_fdr(self, X, alpha=0.1):
+        """Label a batch with the false-discovery rate controlled at ``alpha``.
+
+        Applies the Benjamini-Hochberg procedure to ``score_pvalues(X)``:
+        among the samples labelled -1, the expected share of normal ones is
+        at most ``alpha`` (Bates et al. 2023; under the assumption of
+        ``score_pvalues``). Unlike ``predict``, a sample's label depends on
+        the rest of the batch: the more clear outliers it holds, the more
+        samples are flagged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            The batch of samples to test together.
+        alpha : float in (0, 1), default=0.1
+            The false-discovery rate to control.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 for inliers, -1 for outliers (the discoveries).
+        """
+        rejected = benjamini_hochberg(self.score_pvalues(X), alpha)
+        return np.where(rejected, -1, 1)

@@ -14,6 +14,11 @@ TINY_CONV = {
 TINY_MLP = {"hidden_dims": (16,), "latent_dim": 2, "max_epochs": 60, "batch_size": 32}
 
 
+def training_rows(detector, X):
+    """The rows of ``X`` a fitted detector trained on (not held out to calibrate)."""
+    return np.delete(np.asarray(X), detector.calibration_indices_, axis=0)
+
+
 @pytest.fixture(autouse=True)
 def seeds_fixed():
     np.random.seed(0)  # noqa: NPY002 - pins the legacy global RNG too

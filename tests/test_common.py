@@ -15,6 +15,9 @@ SMALL = {"hidden_dims": (8,), "latent_dim": 2, "max_epochs": 2}
 ESTIMATORS = [
     VAEOutlierDetector(**SMALL),
     VAEOutlierDetector(**SMALL, contamination=0.1, decoder_var=0.1),
+    # Thresholds from the training scores: the share of training data flagged
+    # is contamination, as check_outliers_train asks.
+    VAEOutlierDetector(**SMALL, contamination=0.1, calibration_fraction=None),
     VAEOutlierDetector(**SMALL, score_type="iwae", n_samples=2),
     VAETransformer(**SMALL),
     # check_classifiers_train asks for > 0.83 training accuracy on blobs.

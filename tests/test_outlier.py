@@ -11,9 +11,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import VAEOutlierDetector
+from skvae.conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from skvae.scoring import elbo_scores
 
-from .conftest import TINY_CONV, TINY_MLP
+from .conftest import TINY_CONV, TINY_MLP, training_rows
 
 
 def test_planted_outliers_score_lowest(blobs_with_outliers):
@@ -48,19 +49,91 @@ def test_decision_function_is_shifted_score(fitted_conv_detector, digits_one_cla
 
 
 @pytest.mark.parametrize("contamination", [0.05, 0.2])
-def test_contamination_sets_training_outlier_share(contamination, blobs_with_outliers):
+def test_without_calibration_contamination_is_training_share(
+    contamination, blobs_with_outliers
+):
     X_train, _ = blobs_with_outliers
-    det = VAEOutlierDetector(**TINY_MLP, contamination=contamination, random_state=0)
+    det = VAEOutlierDetector(
+        **TINY_MLP,
+        contamination=contamination,
+        calibration_fraction=None,
+        random_state=0,
+    )
     labels = det.fit_predict(X_train)
     assert np.mean(labels == -1) == pytest.approx(contamination, abs=0.01)
     np.testing.assert_array_equal(labels, det.predict(X_train))
+    assert len(det.calibration_indices_) == 0
+    with pytest.raises(NotFittedError, match="calibration_fraction=0.2"):
+        det.score_pvalues(X_train)
 
 
-def test_auto_contamination_is_lower_tukey_fence(blobs_with_outliers):
+@pytest.mark.parametrize("contamination", [0.05, 0.2])
+def test_contamination_is_share_of_held_out_rows_flagged(
+    contamination, blobs_with_outliers
+):
+    """Held-out rows stand in for new normal data: k - 1 of them are flagged."""
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(**TINY_MLP, contamination=contamination, random_state=0)
+    det.fit(X_train)
+    held_out = X_train[det.calibration_indices_]
+    n = len(held_out)
+    k = int(np.floor(contamination * (n + 1) + 1e-9))
+    assert np.sum(det.predict(held_out) == -1) == k - 1
+    assert np.mean(det.score_pvalues(held_out) <= contamination) == (k - 1) / n
+    # The training rows, fitted more tightly, are flagged less.
+    assert np.mean(det.predict(training_rows(det, X_train)) == -1) <= contamination
+
+
+def test_auto_contamination_is_lower_tukey_fence_of_held_out_scores(
+    blobs_with_outliers,
+):
     X_train, _ = blobs_with_outliers
     det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
-    q1, q3 = np.percentile(det.score_samples(X_train), [25, 75])
+    held_out = det.score_samples(X_train[det.calibration_indices_])
+    q1, q3 = np.percentile(held_out, [25, 75])
     assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
+
+
+def test_calibration_rows_are_a_seeded_random_fifth(blobs_with_outliers):
+    X_train, _ = blobs_with_outliers
+    params = {**TINY_MLP, "max_epochs": 1}
+    first = VAEOutlierDetector(**params, random_state=0).fit(X_train)
+    again = VAEOutlierDetector(**params, random_state=0).fit(X_train)
+    other = VAEOutlierDetector(**params, random_state=1).fit(X_train)
+    indices = first.calibration_indices_
+    assert len(indices) == 40 and np.all(np.diff(indices) > 0)
+    np.testing.assert_array_equal(indices, again.calibration_indices_)
+    assert not np.array_equal(indices, other.calibration_indices_)
+    # Spread over the data, not its tail.
+    assert indices.min() < 40 and indices.max() >= 160
+    half = VAEOutlierDetector(**params, calibration_fraction=0.5, random_state=0)
+    assert len(half.fit(X_train).calibration_indices_) == 100
+
+
+def test_tiny_data_is_not_split_and_says_so():
+    X = np.random.RandomState(0).normal(size=(2, 3))
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 1})
+    with pytest.warns(UserWarning, match="too few to hold out"):
+        det.fit(X)
+    assert len(det.calibration_indices_) == 0
+    assert det.predict(X).shape == (2,)
+
+
+def test_pvalues_and_fdr_labels_follow_the_held_out_scores(blobs_with_outliers):
+    X_train, X_test = blobs_with_outliers
+    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    pvalues = det.score_pvalues(X_test)
+    np.testing.assert_array_equal(
+        pvalues,
+        conformal_pvalues(det.calibration_scores_, det.score_samples(X_test)),
+    )
+    # The planted outliers score below every held-out row: p = 1 / 41.
+    np.testing.assert_array_equal(pvalues[-4:], 1 / 41)
+    assert np.all(pvalues > 0) and np.all(pvalues <= 1)
+    labels = det.predict_with_fdr(X_test, alpha=0.2)
+    expected = np.where(benjamini_hochberg(pvalues, 0.2), -1, 1)
+    np.testing.assert_array_equal(labels, expected)
+    assert np.all(labels[-4:] == -1)
 
 
 @pytest.mark.parametrize(
@@ -377,10 +450,11 @@ def test_switching_score_type_after_fit_keeps_contamination(
         detector_contamination_10[1],
     )
     det.set_params(score_type=score_type)
-    flagged = np.mean(det.predict(X_train) == -1)
-    assert flagged == pytest.approx(0.1, abs=0.01)
-    scores = det.score_samples(X_train)
-    assert det.offset_ == pytest.approx(np.percentile(scores, 10))
+    held_out = X_train[det.calibration_indices_]
+    # 24 held-out rows: k = floor(0.1 * 25) = 2, so 1 of them is flagged.
+    assert np.sum(det.predict(held_out) == -1) == 1
+    scores = det.score_samples(held_out)
+    assert det.offset_ == conformal_threshold(scores, 0.1)
 
 
 def test_monte_carlo_threshold_needs_a_fit_with_that_score_type(
@@ -405,9 +479,11 @@ def test_monte_carlo_fit_sets_both_monte_carlo_thresholds(digits_one_class):
         contamination=0.2,
         random_state=0,
     ).fit(X_train)
+    held_out = X_train[det.calibration_indices_]
     for score_type in ("reconstruction_probability", "iwae"):
         det.set_params(score_type=score_type)
-        assert np.mean(det.predict(X_train) == -1) == pytest.approx(0.2, abs=0.01)
+        # 24 held-out rows: k = floor(0.2 * 25) = 5, so 4 of them are flagged.
+        assert np.sum(det.predict(held_out) == -1) == 4
     det.set_params(n_samples=8)
     with pytest.raises(NotFittedError, match="n_samples=8"):
         det.decision_function(X_train)

@@ -285,7 +285,11 @@ def test_bits_per_dim_keeps_array_shape():
 
 
 class _LazyDetectors(dict):
-    """Fit a detector per score type on first use (each xdist worker fits its own)."""
+    """Fit a detector per score type on first use (each xdist worker fits its own).
+
+    They train on every row (``calibration_fraction=None``): these tests are
+    about the scores; held-out calibration is tested in test_outlier.py.
+    """
 
     def __init__(self, X_train):
         super().__init__()
@@ -293,7 +297,11 @@ class _LazyDetectors(dict):
 
     def __missing__(self, score_type):
         det = VAEOutlierDetector(
-            **TINY_MLP, score_type=score_type, n_samples=8, random_state=0
+            **TINY_MLP,
+            score_type=score_type,
+            n_samples=8,
+            calibration_fraction=None,
+            random_state=0,
         )
         self[score_type] = det.fit(self.X_train)
         return self[score_type]
@@ -340,10 +348,36 @@ def test_offset_comes_from_training_scores(score_type, blobs_with_outliers):
         score_type=score_type,
         n_samples=4,
         contamination=0.1,
+        calibration_fraction=None,
         random_state=0,
     ).fit(X_train)
     train_scores = det.score_samples(X_train)
     assert det.offset_ == np.percentile(train_scores, 10.0)
+    np.testing.assert_array_equal(det.calibration_scores_, np.sort(train_scores))
+    np.testing.assert_array_equal(det.predict(X_train), det.fit_predict(X_train))
+
+
+@pytest.mark.parametrize("score_type", FLAT_SCORE_TYPES)
+def test_offset_comes_from_held_out_scores(score_type, blobs_with_outliers):
+    """The threshold is the conformal one of the held-out rows' scores.
+
+    Their scores are computed as score_samples computes new samples' scores
+    (bit for bit), from statistics of the training rows alone.
+    """
+    X_train, _ = blobs_with_outliers
+    det = VAEOutlierDetector(
+        **{**TINY_MLP, "max_epochs": 3},
+        score_type=score_type,
+        n_samples=4,
+        contamination=0.1,
+        random_state=0,
+    ).fit(X_train)
+    held_out = det.score_samples(X_train[det.calibration_indices_])
+    assert len(held_out) == 40  # ceil(0.2 * 200)
+    np.testing.assert_array_equal(det.calibration_scores_, np.sort(held_out))
+    # k = floor(0.1 * 41) = 4: below the 4th smallest, 3 of the 40 rows.
+    assert det.offset_ == np.sort(held_out)[3]
+    assert np.sum(det.predict(X_train[det.calibration_indices_]) == -1) == 3
     np.testing.assert_array_equal(det.predict(X_train), det.fit_predict(X_train))
 
 

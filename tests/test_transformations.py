@@ -14,7 +14,7 @@ from skvae.nn import TransformationClassifier, transform_images
 from skvae.nn._transformations import n_transformations, random_transformations
 from skvae.scoring import NeighborDistance
 
-from .conftest import TINY_CONV, TINY_MLP
+from .conftest import TINY_CONV, TINY_MLP, training_rows
 
 # -- transformations --------------------------------------------------------
 
@@ -135,9 +135,10 @@ def test_image_detector_sums_four_parts(fitted_conv_detector, digits_one_class):
     )
     assert isinstance(det.transformation_net_.module_, TransformationClassifier)
     X_train, X_test, _ = digits_one_class
+    X_fit = training_rows(det, X_train)
     expected = np.zeros(len(X_test))
     for part in det.auto_score_parts_:
-        train = _scores(det, part, X_train)
+        train = _scores(det, part, X_fit)
         expected += (_scores(det, part, X_test) - train.mean()) / train.std()
     np.testing.assert_allclose(_scores(det, "auto", X_test), expected, rtol=1e-9)
 
