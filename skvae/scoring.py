@@ -23,7 +23,16 @@ from torch.nn import functional as F
 from .nn import elbo
 from .utils._torch import evaluating
 
-SCORE_BATCH_SIZE = 256
+# Rows per forward pass when scoring (see score_block_rows). Each pass has
+# exactly that many rows, the last one padded, so that a row's result never
+# depends on the rest of X; a lone row costs a whole block. On the CPU a
+# block of 4 images costs about as much per image as one of 256 and a lone
+# image about twice its unpadded pass; dense nets' rows are cheaper, so
+# their blocks are longer (benchmarks/latency.py, docs/performance.md). On
+# an accelerator, a pass costs about the same for any block up to 256.
+CPU_IMAGE_BLOCK_ROWS = 4
+CPU_FLAT_BLOCK_ROWS = 32
+ACCELERATOR_BLOCK_ROWS = 256
 # NeighborDistance: rows per matrix product, and spare candidate neighbours
 # whose distances are recomputed exactly.
 NEIGHBOR_CHUNK_ROWS = 512
@@ -52,13 +61,24 @@ def iter_batches(X, batch_size, input_shape, device):
         yield batch.to(device), len(rows)
 
 
+def score_block_rows(input_shape, device="cpu"):
+    """Rows per forward pass with which :func:`map_batches` scores by default.
+
+    Fixed by the sample shape and the device alone, so that a sample's
+    scores are the same bits whatever it is scored with.
+    """
+    if torch.device(device).type != "cpu":
+        return ACCELERATOR_BLOCK_ROWS
+    return CPU_IMAGE_BLOCK_ROWS if len(input_shape) > 1 else CPU_FLAT_BLOCK_ROWS
+
+
 def map_batches(
     fn,
     module,
     X,
     *,
     input_shape,
-    batch_size=SCORE_BATCH_SIZE,
+    batch_size=None,
     device="cpu",
     gradients=False,
 ):
@@ -75,8 +95,11 @@ def map_batches(
         Validated input rows.
     input_shape : tuple of int
         Shape of one sample as the module expects it.
-    batch_size : int, default=256
-        Rows per forward pass; affects memory and speed, never the result.
+    batch_size : int, default=None
+        Rows per forward pass; affects memory and speed. Results are the
+        same bits for every grouping of the rows of ``X`` at one
+        ``batch_size``; another size may round differently in the last bits.
+        ``None`` means :func:`score_block_rows`.
     device : str or torch.device, default="cpu"
         Where the module lives.
     gradients : bool, default=False
@@ -89,6 +112,8 @@ def map_batches(
         The stacked outputs, as float64 on the CPU; a dict of such arrays
         when ``fn`` returns a dict of tensors.
     """
+    if batch_size is None:
+        batch_size = score_block_rows(input_shape, device)
     out = None
     batches = zip(
         range(0, len(X), batch_size),
@@ -153,22 +178,9 @@ def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **k
     """
 
     def batch_outputs(module, x):
-        output = module(x)
-        log_px, kl = module.elbo_terms(x, output)
-        outputs = {
-            "elbo": elbo(log_px, kl),
-            "reconstruction": log_px,
-            "latent_means": output.mu,
-        }
-        if noise is not None:
-            draws = list(_posterior_draws(module, x, noise))
-            log_px_k = torch.stack([log_px_k for log_px_k, _ in draws], dim=1)
-            ratio_k = torch.stack([ratio for _, ratio in draws], dim=1)
-            outputs["iwae"] = _log_mean_exp(log_px_k + ratio_k)
-            outputs["reconstruction_probability"] = log_px_k.mean(dim=1)
-        if transformation_module is not None:
-            outputs.update(_transformation_batch_outputs(transformation_module, x))
-        return outputs
+        return batch_score_outputs(
+            module, x, noise=noise, transformation_module=transformation_module
+        )
 
     with (
         nullcontext()
@@ -176,6 +188,29 @@ def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **k
         else evaluating(transformation_module)
     ):
         return map_batches(batch_outputs, module, X, **kwargs)
+
+
+def batch_score_outputs(module, x, *, noise=None, transformation_module=None):
+    """Compute the tensors :func:`per_sample_outputs` returns, for one batch ``x``.
+
+    Exposed for :mod:`skvae.export`, whose scorer runs the same code.
+    """
+    output = module(x)
+    log_px, kl = module.elbo_terms(x, output)
+    outputs = {
+        "elbo": elbo(log_px, kl),
+        "reconstruction": log_px,
+        "latent_means": output.mu,
+    }
+    if noise is not None:
+        draws = list(_posterior_draws(module, x, noise))
+        log_px_k = torch.stack([log_px_k for log_px_k, _ in draws], dim=1)
+        ratio_k = torch.stack([ratio for _, ratio in draws], dim=1)
+        outputs["iwae"] = _log_mean_exp(log_px_k + ratio_k)
+        outputs["reconstruction_probability"] = log_px_k.mean(dim=1)
+    if transformation_module is not None:
+        outputs.update(_transformation_batch_outputs(transformation_module, x))
+    return outputs
 
 
 def _log_mean_exp(log_w):

@@ -107,10 +107,12 @@ class TransformationClassifier(nn.Module):
         description of the image that does not depend on which of the
         transformations it arrived in.
         """
-        log_prob = torch.zeros(len(x), device=x.device)
-        features = 0
-        for index in range(self.n_transformations):
-            embedded = self.embed(transform_images(x, index, self.n_transformations))
-            log_prob = log_prob + F.log_softmax(self.out(embedded), dim=1)[:, index]
-            features = features + embedded
-        return log_prob / self.n_transformations, features / self.n_transformations
+        n = self.n_transformations
+        # One pass over all copies: scoring runs in small blocks of images,
+        # where a pass's fixed cost outweighs the arithmetic.
+        copies = torch.cat([transform_images(x, index, n) for index in range(n)])
+        embedded = self.embed(copies)
+        embedded = embedded.view(n, -1, embedded.shape[-1])
+        log_probs = F.log_softmax(self.out(embedded), dim=2)
+        right = torch.arange(n, device=x.device)
+        return log_probs[right, :, right].mean(dim=0), embedded.mean(dim=0)

@@ -1,0 +1,120 @@
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from skvae import VAEOutlierDetector, VAETransformer
+from skvae.export import export_onnx, export_torchscript, scorer_module
+
+from .conftest import TINY_CONV, TINY_MLP
+
+IMAGE_SCORE_TYPES = [
+    "auto",
+    "elbo",
+    "reconstruction",
+    "latent_mahalanobis",
+    "latent_knn",
+    "elbo_mahalanobis",
+    "transformation",
+    "transformation_knn",
+    "iwae",
+    "reconstruction_probability",
+]
+
+
+def assert_scores_agree(exported, expected):
+    """Agreement to 1e-5, relative to each score and to the largest score.
+
+    Exported graphs run the float32 networks on other kernels and batch
+    shapes, so scores near 0 (sums of z-scores) differ in absolute terms.
+    """
+    expected = np.asarray(expected)
+    atol = 1e-5 * np.abs(expected).max()
+    np.testing.assert_allclose(exported, expected, rtol=1e-5, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def image_detector(digits):
+    images, y = digits
+    train = images[y == 0][:120]
+    detector = VAEOutlierDetector(**{**TINY_CONV, "max_epochs": 5}, random_state=0)
+    return detector.fit(train)
+
+
+@pytest.fixture(scope="module")
+def new_images(digits):
+    """Images the detector did not train on: other zeros and other digits."""
+    images, y = digits
+    return np.concatenate([images[y == 0][120:140], images[y == 3][:20]])
+
+
+@pytest.mark.parametrize("score_type", IMAGE_SCORE_TYPES)
+def test_scorer_module_computes_score_samples(score_type, image_detector, new_images):
+    detector = _copy(image_detector).set_params(score_type=score_type, n_samples=4)
+    with torch.no_grad():
+        exported = scorer_module(detector)(torch.as_tensor(new_images)).numpy()
+    assert exported.dtype == np.float64 and exported.shape == (len(new_images),)
+    assert_scores_agree(exported, detector.score_samples(new_images))
+
+
+@pytest.mark.parametrize("score_type", ["auto", "elbo_mahalanobis", "iwae"])
+def test_scorer_module_of_flat_rows(score_type, blobs_with_outliers):
+    X_train, X_test = blobs_with_outliers
+    detector = VAEOutlierDetector(
+        **{**TINY_MLP, "max_epochs": 5}, score_type=score_type, random_state=0
+    ).fit(X_train)
+    with torch.no_grad():
+        exported = scorer_module(detector)(torch.as_tensor(X_test)).numpy()
+    assert_scores_agree(exported, detector.score_samples(X_test))
+
+
+def test_torchscript_file_scores_any_batch(image_detector, new_images, tmp_path):
+    path = export_torchscript(image_detector, tmp_path / "detector.pt")
+    loaded = torch.jit.load(str(path))
+    expected = image_detector.score_samples(new_images)
+    for rows in (slice(0, 1), slice(0, 7), slice(None)):
+        scores = loaded(torch.as_tensor(new_images[rows])).detach().numpy()
+        assert_scores_agree(scores, expected[rows])
+
+
+def test_onnx_file_scores_in_a_fresh_process(image_detector, new_images, tmp_path):
+    """fit -> ONNX -> scores with onnxruntime alone, in another interpreter."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    path = export_onnx(image_detector, tmp_path / "detector.onnx")
+    np.save(tmp_path / "images.npy", new_images.astype(np.float32))
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, onnxruntime, sys
+        assert "skvae" not in sys.modules and "torch" not in sys.modules
+        session = onnxruntime.InferenceSession({str(path)!r})
+        X = np.load({str(tmp_path / "images.npy")!r})
+        np.save({str(tmp_path / "scores.npy")!r}, session.run(None, {{"x": X}})[0])
+        np.save({str(tmp_path / "one.npy")!r}, session.run(None, {{"x": X[:1]}})[0])
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    expected = image_detector.score_samples(new_images)
+    assert_scores_agree(np.load(tmp_path / "scores.npy"), expected)
+    assert_scores_agree(np.load(tmp_path / "one.npy"), expected[:1])
+
+
+def test_only_fitted_detectors_export(image_detector):
+    with pytest.raises(TypeError, match="exports a VAEOutlierDetector"):
+        scorer_module(VAETransformer())
+    with pytest.raises(NotFittedError):
+        scorer_module(VAEOutlierDetector())
+    no_classifier = _copy(image_detector)
+    no_classifier.transformation_net_ = None
+    no_classifier.set_params(score_type="transformation")
+    with pytest.raises(NotFittedError, match="needs the transformation"):
+        scorer_module(no_classifier)
+
+
+def _copy(detector):
+    return pickle.loads(pickle.dumps(detector))
