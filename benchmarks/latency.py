@@ -37,6 +37,11 @@ def parse_args():
     parser.add_argument(
         "--block-rows", type=int, nargs="*", default=[], help="also time these"
     )
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also time the exported ONNX file",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path)
     return parser.parse_args()
@@ -136,6 +141,41 @@ def measure(name, detector, X, args):
     return results
 
 
+def measure_onnx(name, detector, X, args):
+    """Export seconds, file size and onnxruntime timings of one detector."""
+    import tempfile
+
+    import onnxruntime
+
+    from skvae.export import export_onnx
+
+    path = Path(tempfile.mkdtemp()) / "detector.onnx"
+    start = time.perf_counter()
+    export_onnx(detector, path)
+    export_seconds = time.perf_counter() - start
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = args.threads
+    session = onnxruntime.InferenceSession(str(path), options)
+    rows = detector._validate_input(X[: args.bulk_rows], reset=False)
+    rows = rows.reshape(len(rows), *detector._sample_shape)
+    one = best_of({"one": lambda: session.run(None, {"x": rows[:1]})}, args.repeats)
+    many = best_of({"bulk": lambda: session.run(None, {"x": rows})}, 3)
+    result = {
+        "detector": name,
+        "onnx_export_seconds": export_seconds,
+        "onnx_megabytes": path.stat().st_size / 1e6,
+        "onnx_one_row_ms": one["one"],
+        "onnx_bulk_ms_per_row": many["bulk"] / len(rows),
+    }
+    print(
+        f"{name:36s} ONNX: export {export_seconds:.1f} s, "
+        f"{result['onnx_megabytes']:.1f} MB, one row {one['one']:.2f} ms, "
+        f"{result['onnx_bulk_ms_per_row']:.3f} ms per row in bulk",
+        flush=True,
+    )
+    return result
+
+
 def main():
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -143,6 +183,8 @@ def main():
     for name, (detector, X) in detectors().items():
         detector.fit(X)
         results.extend(measure(name, detector, X, args))
+        if args.onnx:
+            results.append(measure_onnx(name, detector, X, args))
     if args.out is not None:
         args.out.write_text(
             json.dumps({"results": results, "environment": environment(args)}, indent=1)

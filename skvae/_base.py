@@ -325,11 +325,16 @@ class _BaseVAE(BaseEstimator):
         return seed
 
     def _train(self, net, X, y=None):
-        """Train ``net`` (with a ``FiniteLossGuard``), recovering from divergence."""
+        """Train ``net`` (with a ``FiniteLossGuard``), recovering from divergence.
+
+        The module is left in eval mode, the mode every later use wants
+        (skorch switches it back to training mode in each training step).
+        """
         try:
             net.partial_fit(X, y)
         except TrainingDiverged as diverged:
             self._recover_from_divergence(net, diverged)
+        net.module_.eval()
 
     def _check_training_params(self):
         """Check the parameters whose constraints cannot say it all."""

@@ -671,7 +671,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             monte_carlo=not MONTE_CARLO_SCORES.isdisjoint(parts),
             transformations=not TRANSFORMATION_SCORES.isdisjoint(parts),
         )
-        scores = self._scores_from_outputs(outputs)
+        scores = self._scores_from_outputs(outputs, parts)
         neighbor_parts = self._neighbors.keys() & set(parts)
         scores.update(self._neighbor_scores(outputs, neighbor_parts))
         if len(parts) == 1:
@@ -704,15 +704,17 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             transformation_module=transformation_module,
         )
 
-    def _scores_from_outputs(self, outputs):
-        """Return the single score types that module ``outputs`` give alone."""
-        scores = {
-            "elbo": outputs["elbo"],
-            "reconstruction": outputs["reconstruction"],
-            "latent_mahalanobis": mahalanobis_scores(
+    def _scores_from_outputs(self, outputs, parts=None):
+        """Return the single score types that module ``outputs`` give alone.
+
+        With ``parts``, only the Mahalanobis score is left out unless asked
+        for (it inverts the covariance: a cost that one row notices).
+        """
+        scores = {"elbo": outputs["elbo"], "reconstruction": outputs["reconstruction"]}
+        if parts is None or "latent_mahalanobis" in parts:
+            scores["latent_mahalanobis"] = mahalanobis_scores(
                 outputs["latent_means"], self.latent_mean_, self.latent_covariance_
-            ),
-        }
+            )
         names = (*MONTE_CARLO_SCORES, "transformation")
         scores.update({name: outputs[name] for name in names if name in outputs})
         return scores

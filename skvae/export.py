@@ -70,18 +70,20 @@ class _NeighborDistance(nn.Module):
     def __init__(self, neighbors):
         super().__init__()
         self.n_neighbors = neighbors.n_neighbors
-        points = torch.as_tensor(neighbors.points_).double()
+        # float32, as NeighborDistance keeps them: half the file size.
+        points = torch.as_tensor(neighbors.points_)
         self.register_buffer("mean", torch.as_tensor(neighbors.mean_))
         self.register_buffer("scale", torch.as_tensor(neighbors.scale_))
         self.register_buffer("points", points)
-        self.register_buffer("squared_norms", (points**2).sum(dim=1))
+        self.register_buffer("squared_norms", (points.double() ** 2).sum(dim=1))
         self.n_candidates = min(len(points), self.n_neighbors + NEIGHBOR_MARGIN)
 
     def forward(self, features):
         rows = ((features.double() - self.mean) / self.scale).float().double()
-        approximate = self.squared_norms - 2 * rows @ self.points.T
+        points = self.points.double()
+        approximate = self.squared_norms - 2 * rows @ points.T
         candidates = approximate.topk(self.n_candidates, dim=1, largest=False).indices
-        differences = self.points[candidates] - rows[:, None, :]
+        differences = points[candidates] - rows[:, None, :]
         squared = (differences**2).sum(dim=2)
         squared = torch.where(squared > 0, squared, torch.full_like(squared, np.inf))
         nearest = squared.topk(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from scipy.stats import betabinom
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -536,3 +537,22 @@ def test_channels_first_images_with_narrow_width_need_image_shape():
         VAEOutlierDetector(max_epochs=1).fit(X)
     det = VAEOutlierDetector(max_epochs=1, image_shape=(8, 16, 3), hidden_dims=(4,))
     assert det.fit(X.reshape(8, -1)).input_shape_ == (8, 16, 3)
+
+
+def test_held_out_threshold_keeps_its_promise_on_new_normal_data():
+    """Fresh draws from the training distribution are flagged at the promised rate."""
+    rng = np.random.RandomState(0)
+    scales = np.linspace(0.5, 2.0, 6)
+    X_train = (rng.normal(size=(1000, 6)) * scales).astype(np.float32)
+    X_new = (rng.normal(size=(20000, 6)) * scales).astype(np.float32)
+    detector = VAEOutlierDetector(
+        hidden_dims=(32,), latent_dim=4, max_epochs=20, contamination=0.1
+    )
+    rate = np.mean(
+        detector.set_params(random_state=0).fit(X_train).predict(X_new) == -1
+    )
+    # 200 held-out rows, k = floor(0.1 * 201) = 20: the rate of one fit is
+    # Beta(20, 181) distributed, mean 0.0995; realised on 20,000 new rows.
+    low, high = betabinom(len(X_new), 20, 181).ppf([0.0005, 0.9995]) / len(X_new)
+    assert len(detector.calibration_indices_) == 200
+    assert low <= rate <= high

@@ -27,11 +27,15 @@ def evaluating(module, gradients=False):
     Without ``gradients`` the block runs in inference mode; with them, grad
     mode is on (explanation maps differentiate the module).
     """
+    # Switching modes walks every submodule: a cost that scoring one row
+    # notices, so a module already in eval mode is left alone.
     was_training = module.training
-    module.eval()
+    if was_training:
+        module.eval()
     grad_mode = torch.enable_grad() if gradients else torch.inference_mode()
     try:
         with grad_mode:
             yield module
     finally:
-        module.train(was_training)
+        if was_training:
+            module.train()
