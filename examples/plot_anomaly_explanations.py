@@ -63,7 +63,8 @@ print(f"train: {len(X_train)} eights   test: {len(X_test)} ({is_inlier.sum()} ei
 # Fit on the eights
 # -----------------
 # A small convolutional VAE is enough for 8x8 images. The threshold
-# ``offset_`` flags 5% of the training eights.
+# ``offset_`` comes from a fifth of the training eights that fit holds out:
+# it flags at most 5% of new eights.
 detector = VAEOutlierDetector(
     latent_dim=8,
     hidden_dims=(16, 32),
