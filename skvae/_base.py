@@ -249,9 +249,7 @@ class _BaseVAE(BaseEstimator):
             X = X / np.float32(255)
         if reset:
             self._sample_shape = tuple(sample_shape) or (X.shape[1],)
-            self.input_shape_ = resolve_input_shape(
-                self.architecture, self.image_shape, array_image_shape, X.shape[1]
-            )
+            self.input_shape_ = self._resolve_input_shape(array_image_shape, X.shape[1])
         elif (
             array_image_shape is not None
             and len(self.input_shape_) == 3
@@ -264,6 +262,12 @@ class _BaseVAE(BaseEstimator):
         if self.likelihood == "bernoulli":
             check_unit_interval(X, self.likelihood)
         return (X, y) if with_y else X
+
+    def _resolve_input_shape(self, array_image_shape, n_features):
+        """Shape of one sample as the module sees it; subclasses may override."""
+        return resolve_input_shape(
+            self.architecture, self.image_shape, array_image_shape, n_features
+        )
 
     def _validate_lazily(self, X):
         """Check a large array's structure now and its values batch by batch.
@@ -290,6 +294,8 @@ class _BaseVAE(BaseEstimator):
     # -- fitting -------------------------------------------------------------
 
     _net_class = VAENet
+    # Builds the torch module from _module_kwargs() (skorch calls it).
+    _module_factory = staticmethod(make_vae)
     # Optimizer steps of max_epochs="auto".
     _auto_training_steps = AUTO_TRAINING_STEPS
 
@@ -407,7 +413,8 @@ class _BaseVAE(BaseEstimator):
     def _build_net(self, module_kwargs, seed, n_samples):
         """Return an unfitted skorch net that builds its module from ``module_kwargs``.
 
-        skorch builds the module with :func:`skvae.nn.make_vae` when it
+        skorch builds the module with ``_module_factory`` (by default
+        :func:`skvae.nn.make_vae`) when it
         initializes (the caller seeds that). Handing skorch a module
         instance instead would pickle its weights twice: once as the
         ``module`` parameter and once as the fitted ``module_``.
@@ -427,7 +434,7 @@ class _BaseVAE(BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(ProgressBar())
         return self._net_class(
-            make_vae,
+            self._module_factory,
             **{f"module__{name}": value for name, value in module_kwargs.items()},
             **self._net_params(),
             lr=self.lr,

@@ -106,10 +106,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=np.float32)
-        if Z.shape[1] != self.latent_dim:
+        if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
-                f"latent codes of latent_dim={self.latent_dim}."
+                f"latent codes of {self._n_features_out} features, as "
+                "transform returns them."
             )
         return self._decode(Z)
 
@@ -131,7 +132,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
         """
         check_is_fitted(self)
         rng = check_random_state(random_state)
-        Z = rng.standard_normal((n_samples, self.latent_dim)).astype(np.float32)
+        Z = rng.standard_normal((n_samples, self._n_features_out))
+        Z = Z.astype(np.float32)
         return self._decode(Z)
 
     def _decode(self, Z):

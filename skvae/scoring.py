@@ -620,3 +620,43 @@ def class_probabilities(module, X, **kwargs):
     return map_batches(
         lambda module, x: F.softmax(module.classify(x), dim=1), module, X, **kwargs
     )
+
+
+def reconstructed_means(module, X, **kwargs):
+    """Return decoder means at the posterior mean, E[x | z = mu(x)], one flat row each.
+
+    Keyword arguments go to :func:`map_batches`.
+    """
+
+    def reconstruct(module, x):
+        mu, _ = module.encode(x)
+        return module.likelihood.mean(module.decode(mu)).reshape(len(x), -1)
+
+    return map_batches(reconstruct, module, X, **kwargs)
+
+
+def background_reconstructions(module, X, **kwargs):
+    """Return a :class:`~skvae.nn.DualVAE`'s background means at the posterior mean.
+
+    The reconstructions of the pooled target g(x), one flat row each.
+    Keyword arguments go to :func:`map_batches`.
+    """
+
+    def reconstruct(module, x):
+        mu, _ = module.encode(x)
+        params = module.decode_background(mu)
+        return module.background_likelihood.mean(params).reshape(len(x), -1)
+
+    return map_batches(reconstruct, module, X, **kwargs)
+
+
+def background_targets(module, X, **kwargs):
+    """Return a :class:`~skvae.nn.DualVAE`'s pooled targets g(x), one flat row each.
+
+    Keyword arguments go to :func:`map_batches`.
+    """
+
+    def target(module, x):
+        return module.background_target(x).reshape(len(x), -1)
+
+    return map_batches(target, module, X, **kwargs)

@@ -4,7 +4,12 @@ import re
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAEClassifier, VAEOutlierDetector, VAETransformer
+from skvae import (
+    DualVAETransformer,
+    VAEClassifier,
+    VAEOutlierDetector,
+    VAETransformer,
+)
 from skvae._base import _DOCS, _BaseVAE
 
 # The common checks train dozens of models on tiny tabular data, which takes
@@ -20,6 +25,8 @@ ESTIMATORS = [
     VAEOutlierDetector(**SMALL, contamination=0.1, calibration_fraction=None),
     VAEOutlierDetector(**SMALL, score_type="iwae", n_samples=2),
     VAETransformer(**SMALL),
+    # Reads the tabular data as one-row images (1, 1, n_features).
+    DualVAETransformer(**SMALL),
     # check_classifiers_train asks for > 0.83 training accuracy on blobs.
     VAEClassifier(hidden_dims=(16,), latent_dim=2, max_epochs=100),
     VAEClassifier(hidden_dims=(16,), latent_dim=2, max_epochs=100, head_mode="frozen"),
@@ -34,7 +41,8 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 
 @pytest.mark.parametrize(
-    "estimator_class", [VAEOutlierDetector, VAETransformer, VAEClassifier]
+    "estimator_class",
+    [VAEOutlierDetector, VAETransformer, VAEClassifier, DualVAETransformer],
 )
 def test_shared_parameters_stay_identical_across_signatures(estimator_class):
     """Every estimator takes the base parameters in the same order and defaults.

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from skvae import VAEOutlierDetector, VAETransformer
+from skvae import DualVAETransformer, VAEOutlierDetector, VAETransformer
+from skvae.datasets import make_cells
 from skvae.plotting import (
+    plot_dual_reconstructions,
     plot_latent_space,
     plot_latent_traversal,
     plot_precision_recall_curve,
@@ -168,3 +170,53 @@ def test_plots_work_for_a_detector_on_flat_square_input(digits):
     fig = plot_reconstructions(det, X[:2], attention=None)
     assert fig.axes[0].get_images()[0].get_array().shape == (8, 8)
     assert len(plot_latent_traversal(det, n_steps=3).axes) == 6
+
+
+@pytest.fixture(scope="module")
+def fitted_dual():
+    X, truth = make_cells(64, scenario="X90,20", random_state=0)
+    dual = DualVAETransformer(
+        hidden_dims=(4,), latent_dim=2, background_latent_dim=2, max_epochs=1
+    )
+    return dual.fit(X), X
+
+
+def test_plot_dual_reconstructions(fitted_dual):
+    dual, X = fitted_dual
+    fig = plot_dual_reconstructions(dual, X[:3], row_labels=["a", "b", "c"])
+    assert len(fig.axes) == 12
+    images = _images(fig)
+    np.testing.assert_array_equal(images[0].get_array(), X[0])
+    # Input, foreground reconstruction, pooled target, background reconstruction.
+    np.testing.assert_allclose(images[2].get_array(), dual.background_target(X[:1])[0])
+    np.testing.assert_allclose(
+        images[3].get_array(), dual.reconstruct_background(X[:1])[0], rtol=1e-6
+    )
+    assert [fig.axes[i].get_ylabel() for i in (0, 4, 8)] == ["a", "b", "c"]
+    assert [fig.axes[j].get_title() for j in range(4)] == [
+        "input",
+        "foreground reconstruction",
+        "pooled target g(x)",
+        "background reconstruction",
+    ]
+
+
+def test_plot_dual_reconstructions_needs_a_dual_vae(fitted_conv_detector, digits):
+    images, _ = digits
+    with pytest.raises(TypeError, match="needs a fitted DualVAETransformer"):
+        plot_dual_reconstructions(fitted_conv_detector, images[:2])
+
+
+def test_latent_exploration_of_a_dual_vae_spans_both_codes(fitted_dual):
+    dual, _ = fitted_dual
+    fig = plot_latent_traversal(dual, n_steps=2, span=5.0)
+    assert len(fig.axes) == 8
+    labels = [fig.axes[i].get_ylabel() for i in range(0, 8, 2)]
+    assert labels == ["fg0", "fg1", "bg0", "bg1"]
+    assert [ax.get_xlabel() for ax in fig.axes[-2:]] == ["-5.0", "+5.0"]
+    # Each image is the foreground decoder's mean of a one-hot code.
+    code = np.zeros((1, 4), dtype=np.float32)
+    code[0, 3] = 5.0
+    np.testing.assert_allclose(
+        _images(fig)[7].get_array(), dual.inverse_transform(code)[0], rtol=1e-5
+    )

@@ -61,7 +61,7 @@ def test_inverse_transform_flat_when_fitted_flat(blobs_with_outliers):
 
 
 def test_inverse_transform_checks_latent_width(fitted_digit_transformer):
-    with pytest.raises(ValueError, match="expects latent codes of latent_dim=4"):
+    with pytest.raises(ValueError, match="expects latent codes of 4 features"):
         fitted_digit_transformer.inverse_transform(np.zeros((2, 3)))
 
 

@@ -4,10 +4,13 @@
   with a reproducible stratified train/test split.
 - :func:`load_fashion_mnist`: Fashion-MNIST from its four IDX files on disk
   (``apt-get install dataset-fashion-mnist`` on Debian/Ubuntu).
+- :func:`make_cells`: synthetic microscopy images with foreground and
+  background cells (the dual VAE's data).
 - :func:`one_class_split`: the one-class anomaly-detection protocol.
 - :func:`normal_classes_split`: several normal classes, rare anomalies.
 """
 
+from ._cells import make_cells
 from ._digits import load_digit_images
 from ._fashion_mnist import DatasetNotFoundError, load_fashion_mnist
 from ._one_class import normal_classes_split, one_class_split
@@ -16,6 +19,7 @@ __all__ = [
     "DatasetNotFoundError",
     "load_digit_images",
     "load_fashion_mnist",
+    "make_cells",
     "normal_classes_split",
     "one_class_split",
 ]

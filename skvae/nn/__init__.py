@@ -5,7 +5,8 @@ Users may build these directly, e.g. to inspect a fitted model's
 """
 
 from ._conv import ConvDecoder, ConvEncoder
-from ._factory import make_vae
+from ._dual import DualVAE, LatentMixing, PooledTarget, ReceptiveFieldEncoder
+from ._factory import make_dual_vae, make_vae
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._losses import NegativeELBO, elbo, kl_standard_normal
 from ._mlp import MLPDecoder, MLPEncoder
@@ -19,15 +20,20 @@ __all__ = [
     "BernoulliLikelihood",
     "ConvDecoder",
     "ConvEncoder",
+    "DualVAE",
     "GaussianLikelihood",
+    "LatentMixing",
     "MLPDecoder",
     "MLPEncoder",
     "NegativeELBO",
+    "PooledTarget",
+    "ReceptiveFieldEncoder",
     "SemiSupervisedLoss",
     "SemiSupervisedVAE",
     "TransformationClassifier",
     "elbo",
     "kl_standard_normal",
+    "make_dual_vae",
     "make_vae",
     "transform_images",
 ]

@@ -3,6 +3,7 @@
 import math
 
 from ._conv import ConvDecoder, ConvEncoder
+from ._dual import DualVAE, LatentMixing, PooledTarget, ReceptiveFieldEncoder
 from ._likelihoods import make_likelihood
 from ._mlp import MLPDecoder, MLPEncoder
 from ._semi import SemiSupervisedVAE
@@ -56,4 +57,77 @@ def make_vae(
         return VAE(encoder, decoder, lik)
     return SemiSupervisedVAE(
         encoder, decoder, lik, n_classes, latent_dim, vat_eps=vat_eps
+    )
+
+
+def make_dual_vae(
+    input_shape,
+    latent_dim,
+    *,
+    hidden_dims,
+    kernel_size=3,
+    likelihood="gaussian",
+    decoder_var=1.0,
+    background_latent_dim=1,
+    foreground_receptive_field=6,
+    background_receptive_field=30,
+    pool_size=30,
+    target_slope=12.0,
+    target_center=0.5,
+    background_weight=450.0,
+    mixing="full",
+):
+    """Build a :class:`DualVAE` for images of ``input_shape``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` of one image.
+    latent_dim : int
+        Size of the foreground code.
+    hidden_dims : tuple of int
+        Channels of both encoders (the window convolution, then 1x1 ones)
+        and of the foreground decoder's stride-2 transposed convolutions;
+        widths of the background decoder's dense layers.
+    kernel_size : int, default=3
+        Odd kernel size of the foreground decoder's convolutions.
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Distribution of x and of the pooled target g(x), each with its own
+        variance.
+    decoder_var : float or "learned", default=1.0
+        Variance of the Gaussian likelihoods.
+    background_latent_dim : int, default=1
+        Size of the background code.
+    foreground_receptive_field, background_receptive_field : int
+        Window sides of the two encoders (6 and 30 in the thesis).
+    pool_size : int, default=30
+        Pooling window of the target g(x).
+    target_slope, target_center : float
+        Squashing of the pooled target, ``sigmoid(slope * (mean - center))``.
+    background_weight : float, default=450.0
+        Weight of the background ELBO.
+    mixing : {"full", "into_foreground"}, default="full"
+        See :class:`LatentMixing`.
+    """
+    target = PooledTarget(input_shape, pool_size, target_slope, target_center)
+    n_pooled = math.prod(target.output_shape)
+    background_likelihood = make_likelihood(
+        likelihood,
+        "learned" if decoder_var == "learned_per_feature" else decoder_var,
+        target.output_shape,
+    )
+    return DualVAE(
+        ReceptiveFieldEncoder(
+            input_shape, latent_dim, hidden_dims, foreground_receptive_field
+        ),
+        ReceptiveFieldEncoder(
+            input_shape, background_latent_dim, hidden_dims, background_receptive_field
+        ),
+        LatentMixing(latent_dim, background_latent_dim, mixing),
+        ConvDecoder(input_shape, latent_dim, hidden_dims, kernel_size),
+        MLPDecoder(n_pooled, background_latent_dim, hidden_dims),
+        make_likelihood(likelihood, decoder_var, input_shape),
+        background_likelihood,
+        target,
+        background_weight,
     )

@@ -26,6 +26,9 @@ class VAEOutput(NamedTuple):
         Class logits from the posterior mean (the teacher of pseudo-labels).
     adversarial : tensor of shape (n,) or None
         Per-row virtual adversarial divergence of the head (training only).
+    background_params : tensor or None
+        Likelihood parameters of the pooled background target of a
+        :class:`~skvae.nn.DualVAE`.
     """
 
     params: torch.Tensor
@@ -34,6 +37,7 @@ class VAEOutput(NamedTuple):
     logits: torch.Tensor | None = None
     logits_at_mean: torch.Tensor | None = None
     adversarial: torch.Tensor | None = None
+    background_params: torch.Tensor | None = None
 
 
 class VAE(nn.Module):

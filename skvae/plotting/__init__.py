@@ -8,7 +8,7 @@ backend such as ``Agg`` on servers.
 
 from ._history import plot_training_curves
 from ._latent import plot_latent_space, plot_latent_traversal
-from ._reconstructions import plot_reconstructions
+from ._reconstructions import plot_dual_reconstructions, plot_reconstructions
 from ._scores import (
     plot_precision_recall_curve,
     plot_roc_curve,
@@ -16,6 +16,7 @@ from ._scores import (
 )
 
 __all__ = [
+    "plot_dual_reconstructions",
     "plot_latent_space",
     "plot_latent_traversal",
     "plot_precision_recall_curve",

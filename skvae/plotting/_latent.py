@@ -91,7 +91,10 @@ def plot_latent_traversal(
     Parameters
     ----------
     estimator : fitted skvae estimator
-        Any fitted skvae estimator whose samples can be shown as images.
+        Any fitted skvae estimator whose samples can be shown as images. A
+        :class:`~skvae.DualVAETransformer`'s units are those of its whole
+        code (foreground, then background), decoded by its foreground
+        decoder; ``n_steps=2, span=5`` gives its thesis' exploration grid.
     units : list of int, default=None
         The latent units to vary, one row each; all of them when None.
     n_steps : int, default=7
@@ -111,7 +114,13 @@ def plot_latent_traversal(
     check_is_fitted(estimator, "net_")
     shape = image_shape(estimator)
     module = estimator.net_.module_
-    latent_dim = estimator.latent_dim
+    # A DualVAETransformer's code holds both its codes.
+    latent_dim = getattr(estimator, "_n_features_out", estimator.latent_dim)
+    names = (
+        estimator.get_feature_names_out()
+        if hasattr(estimator, "background_latent_dim")
+        else [f"z[{unit}]" for unit in range(latent_dim)]
+    )
     units = list(range(latent_dim)) if units is None else list(units)
     if not units or not all(0 <= u < latent_dim for u in units):
         raise ValueError(
@@ -125,7 +134,9 @@ def plot_latent_traversal(
     images = decoded_means(module, Z, device=estimator.net_.device)
     images = as_displayable(images, shape)
     limits = min(0.0, float(images.min())), max(1.0, float(images.max()))
-    fig = get_fig(fig, figsize=(1.0 * n_steps + 0.6, 1.0 * len(units) + 0.6))
+    # At least wide enough for the title.
+    width = max(1.0 * n_steps + 0.6, 4.5)
+    fig = get_fig(fig, figsize=(width, 1.0 * len(units) + 0.6))
     axes = fig.subplots(len(units), n_steps, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.imshow(images[k], cmap=cmap, vmin=limits[0], vmax=limits[1])
@@ -134,6 +145,6 @@ def plot_latent_traversal(
     for ax, value in zip(axes[-1], values, strict=True):
         ax.set_xlabel(f"{value:+.1f}", fontsize="small")
     for ax, unit in zip(axes[:, 0], units, strict=True):
-        ax.set_ylabel(f"z[{unit}]", fontsize="small")
-    fig.suptitle("Latent traversal: one unit varied, the others 0")
+        ax.set_ylabel(names[unit], fontsize="small")
+    fig.suptitle("Latent traversal: one unit varied, the others 0", fontsize="medium")
     return fig

@@ -109,3 +109,69 @@ def plot_reconstructions(
 
 def _image_limits(images):
     return min(0.0, float(images.min())), max(1.0, float(images.max()))
+
+
+def plot_dual_reconstructions(estimator, X, *, row_labels=None, cmap="gray", fig=None):
+    """Show what a :class:`~skvae.DualVAETransformer` makes of each image.
+
+    The thesis' reconstruction figure: one row per sample of ``X``, with the
+    input, the foreground decoder's reconstruction of it, the pooled target
+    g(x) and the background decoder's reconstruction of g(x). Each pair of
+    columns shares one colour scale.
+
+    Parameters
+    ----------
+    estimator : fitted DualVAETransformer
+        The fitted dual VAE.
+    X : array-like of shape (n_samples, n_features) or image array
+        A few samples (one row each).
+    row_labels : list of str, default=None
+        Text to the left of each row, e.g. the true background state.
+    cmap : str, default="gray"
+        Colour map.
+    fig : matplotlib Figure, default=None
+        Figure to draw into (it is cleared); a new one when None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        The figure, whose Axes form an ``(n_samples, 4)`` grid.
+    """
+    if not hasattr(estimator, "reconstruct_background"):
+        raise TypeError(
+            f"plot_dual_reconstructions needs a fitted DualVAETransformer, got "
+            f"{type(estimator).__name__}; use plot_reconstructions for one VAE."
+        )
+    shape = image_shape(estimator)
+    pooled_shape = estimator.net_.module_.background_target.output_shape
+    X = np.asarray(X)
+    inputs = as_displayable(estimator._validate_input(X, reset=False), shape)
+    columns = {
+        "input": inputs,
+        "foreground reconstruction": as_displayable(
+            estimator.reconstruct_foreground(X), shape
+        ),
+        "pooled target g(x)": as_displayable(
+            estimator.background_target(X), pooled_shape
+        ),
+        "background reconstruction": as_displayable(
+            estimator.reconstruct_background(X), pooled_shape
+        ),
+    }
+    n_rows = len(X)
+    fig = get_fig(fig, figsize=(7.0, 1.6 * n_rows + 0.4))
+    axes = fig.subplots(n_rows, 4, squeeze=False)
+    for j, (title, images) in enumerate(columns.items()):
+        # The image pair on the scale of the input, the pooled pair on [0, 1].
+        limits = _image_limits(inputs) if j < 2 else (0.0, 1.0)
+        for i in range(n_rows):
+            ax = axes[i, j]
+            ax.imshow(images[i], cmap=cmap, vmin=limits[0], vmax=limits[1])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize="small")
+    if row_labels is not None:
+        for ax, label in zip(axes[:, 0], row_labels, strict=True):
+            ax.set_ylabel(label, fontsize="small")
+    return fig

@@ -5,8 +5,14 @@ their imports here means a scikit-learn change is mended in one file.
 """
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_params,
+)
 from sklearn.utils.validation import (
+    _check_feature_names_in,
     check_array,
     check_is_fitted,
     validate_data,
@@ -17,7 +23,9 @@ __all__ = [
     "check_array",
     "Options",
     "StrOptions",
+    "_check_feature_names_in",
     "_fit_context",
     "check_is_fitted",
     "validate_data",
+    "validate_params",
 ]
