@@ -9,11 +9,18 @@ from ._base import fill_doc
 from ._transformer import VAETransformer
 from .nn import make_dual_vae
 from .nn._dual import MIXING_MODES
-from .scoring import background_reconstructions, background_targets, reconstructed_means
+from .scoring import (
+    background_reconstructions,
+    background_targets,
+    decoded_means,
+    latent_means,
+    reconstructed_means,
+)
 from .utils._sklearn import (
     Interval,
     StrOptions,
     _check_feature_names_in,
+    _fit_context,
     check_is_fitted,
 )
 
@@ -82,6 +89,10 @@ class DualVAETransformer(VAETransformer):
     Attributes
     ----------
     %(vae_attributes)s
+    background_off_code_ : ndarray of shape (background_latent_dim,)
+        The background code that stands for "no background": that of the
+        training image whose reconstructed g(x) is darkest. Used by
+        ``reconstruct_foreground(X, remove_background=True)``.
 
     See Also
     --------
@@ -202,6 +213,38 @@ class DualVAETransformer(VAETransformer):
 
     # -- fitting -------------------------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the dual VAE on images ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Training images, ``(n, H, W)`` or ``(n, C, H, W)``, or flat rows.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = self._validate_input(X, reset=True)
+        self._fit_vae(X)
+        self.background_off_code_ = self._darkest_background_code(X)
+        return self
+
+    def _darkest_background_code(self, X):
+        """Return the background code of the image with the darkest g(x) reconstruction.
+
+        It stands for "no background" when the background signal is bright
+        on a dark ground (fluorescence); ``reconstruct_foreground(...,
+        remove_background=True)`` decodes with it.
+        """
+        codes = self._map_module(latent_means, X)
+        brightness = self._map_module(background_reconstructions, X).mean(axis=1)
+        return codes[np.argmin(brightness), self.latent_dim :].astype(np.float32)
+
     def _resolve_input_shape(self, array_image_shape, n_features):
         """Return an image shape; flat rows that are no square image become one row."""
         shape = super()._resolve_input_shape(array_image_shape, n_features)
@@ -261,16 +304,22 @@ class DualVAETransformer(VAETransformer):
         """
         return super().score_samples(X)
 
-    def reconstruct_foreground(self, X):
+    def reconstruct_foreground(self, X, *, remove_background=False):
         """Reconstruct ``X`` with the foreground decoder, from both codes' means.
 
         The foreground decoder reconstructs the whole image, background
         included (it sees the background code through the mixing layer).
+        With ``remove_background=True`` each image's background code is
+        replaced by ``background_off_code_``, the code of the training image
+        whose background reconstruction is darkest: the image as it would
+        look without background signal, if the model separates the two.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or image array
             Samples.
+        remove_background : bool, default=False
+            Decode with the "no background" code instead of each image's own.
 
         Returns
         -------
@@ -279,7 +328,12 @@ class DualVAETransformer(VAETransformer):
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        means = self._map_module(reconstructed_means, X)
+        if remove_background:
+            Z = self._map_module(latent_means, X).astype(np.float32)
+            Z[:, self.latent_dim :] = self.background_off_code_
+            means = decoded_means(self.net_.module_, Z, device=self.net_.device)
+        else:
+            means = self._map_module(reconstructed_means, X)
         return means.reshape(len(X), *self._sample_shape)
 
     def reconstruct_background(self, X):

@@ -215,3 +215,17 @@ def test_inverse_transform_needs_both_codes(fitted_dual):
 
 def test_plain_transformer_has_no_dual_methods():
     assert not hasattr(VAETransformer(), "reconstruct_background")
+
+
+def test_remove_background_decodes_with_the_darkest_background_code(fitted_dual, cells):
+    X, _ = cells
+    dual = fitted_dual
+    assert dual.background_off_code_.shape == (1,)
+    # The code belongs to the training image whose g(x) reconstruction is darkest.
+    brightness = dual.reconstruct_background(X[:400]).mean(axis=(1, 2))
+    darkest = dual.transform(X[:400])[np.argmin(brightness), 3:]
+    np.testing.assert_array_equal(dual.background_off_code_, darkest)
+    Z = dual.transform(X[400:410])
+    Z[:, 3:] = dual.background_off_code_
+    removed = dual.reconstruct_foreground(X[400:410], remove_background=True)
+    np.testing.assert_allclose(removed, dual.inverse_transform(Z), rtol=1e-5)

@@ -201,6 +201,18 @@ def test_plot_dual_reconstructions(fitted_dual):
     ]
 
 
+def test_plot_dual_reconstructions_with_background_removed(fitted_dual):
+    dual, X = fitted_dual
+    fig = plot_dual_reconstructions(dual, X[:2], with_background_removed=True)
+    assert len(fig.axes) == 10
+    assert fig.axes[2].get_title() == "background removed"
+    np.testing.assert_allclose(
+        _images(fig)[2].get_array(),
+        dual.reconstruct_foreground(X[:1], remove_background=True)[0],
+        rtol=1e-6,
+    )
+
+
 def test_plot_dual_reconstructions_needs_a_dual_vae(fitted_conv_detector, digits):
     images, _ = digits
     with pytest.raises(TypeError, match="needs a fitted DualVAETransformer"):

@@ -111,7 +111,15 @@ def _image_limits(images):
     return min(0.0, float(images.min())), max(1.0, float(images.max()))
 
 
-def plot_dual_reconstructions(estimator, X, *, row_labels=None, cmap="gray", fig=None):
+def plot_dual_reconstructions(
+    estimator,
+    X,
+    *,
+    with_background_removed=False,
+    row_labels=None,
+    cmap="gray",
+    fig=None,
+):
     """Show what a :class:`~skvae.DualVAETransformer` makes of each image.
 
     The thesis' reconstruction figure: one row per sample of ``X``, with the
@@ -125,6 +133,10 @@ def plot_dual_reconstructions(estimator, X, *, row_labels=None, cmap="gray", fig
         The fitted dual VAE.
     X : array-like of shape (n_samples, n_features) or image array
         A few samples (one row each).
+    with_background_removed : bool, default=False
+        Add a column after the foreground reconstruction: the reconstruction
+        with the background code set to its "no background" state
+        (``reconstruct_foreground(X, remove_background=True)``).
     row_labels : list of str, default=None
         Text to the left of each row, e.g. the true background state.
     cmap : str, default="gray"
@@ -135,7 +147,8 @@ def plot_dual_reconstructions(estimator, X, *, row_labels=None, cmap="gray", fig
     Returns
     -------
     fig : matplotlib Figure
-        The figure, whose Axes form an ``(n_samples, 4)`` grid.
+        The figure, whose Axes form an ``(n_samples, 4)`` grid (5 columns
+        with ``with_background_removed``).
     """
     if not hasattr(estimator, "reconstruct_background"):
         raise TypeError(
@@ -151,19 +164,24 @@ def plot_dual_reconstructions(estimator, X, *, row_labels=None, cmap="gray", fig
         "foreground reconstruction": as_displayable(
             estimator.reconstruct_foreground(X), shape
         ),
-        "pooled target g(x)": as_displayable(
-            estimator.background_target(X), pooled_shape
-        ),
-        "background reconstruction": as_displayable(
-            estimator.reconstruct_background(X), pooled_shape
-        ),
     }
-    n_rows = len(X)
-    fig = get_fig(fig, figsize=(7.0, 1.6 * n_rows + 0.4))
-    axes = fig.subplots(n_rows, 4, squeeze=False)
+    if with_background_removed:
+        columns["background removed"] = as_displayable(
+            estimator.reconstruct_foreground(X, remove_background=True), shape
+        )
+    n_images = len(columns)
+    columns["pooled target g(x)"] = as_displayable(
+        estimator.background_target(X), pooled_shape
+    )
+    columns["background reconstruction"] = as_displayable(
+        estimator.reconstruct_background(X), pooled_shape
+    )
+    n_rows, n_cols = len(X), len(columns)
+    fig = get_fig(fig, figsize=(1.75 * n_cols, 1.6 * n_rows + 0.4))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for j, (title, images) in enumerate(columns.items()):
-        # The image pair on the scale of the input, the pooled pair on [0, 1].
-        limits = _image_limits(inputs) if j < 2 else (0.0, 1.0)
+        # Images on the scale of the input, the pooled pair on [0, 1].
+        limits = _image_limits(inputs) if j < n_images else (0.0, 1.0)
         for i in range(n_rows):
             ax = axes[i, j]
             ax.imshow(images[i], cmap=cmap, vmin=limits[0], vmax=limits[1])
