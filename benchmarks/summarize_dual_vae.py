@@ -2,8 +2,8 @@
 
     python benchmarks/summarize_dual_vae.py [--results benchmarks/results/dual_vae]
 
-Prints a Markdown table (one row per scenario and run; the newest result of
-each) and writes it to ``<results>.md``.
+Prints two Markdown tables (one row per scenario, run and seed; the newest
+result of each) and writes it to ``<results>.md``.
 """
 
 import argparse
@@ -12,20 +12,31 @@ import pathlib
 
 from dual_vae import RUNS
 
-COLUMNS = (
-    "scenario",
-    "run",
-    "data",
-    "latent fg+bg",
-    "background AUC (background code)",
-    "background AUC (foreground code)",
-    "cell accuracy outside",
-    "cell accuracy inside",
-    "inside, background on / off",
-    "cell AUC outside / inside",
-    "background removed: accuracy outside / inside on / inside off",
-    "fit s",
-)
+# Two tables: what the codes hold, and how the foreground cells come out.
+TABLES = {
+    "codes": (
+        "scenario",
+        "run",
+        "seed",
+        "data",
+        "latent fg+bg",
+        "background AUC, background code",
+        "background AUC, foreground code",
+        "test score",
+        "fit s",
+    ),
+    "cells": (
+        "scenario",
+        "run",
+        "seed",
+        "latent fg+bg",
+        "accuracy outside",
+        "accuracy inside (bg on / off)",
+        "cell AUC outside / inside",
+        "background removed: accuracy outside / inside (bg on / off)",
+        "background removed: cell AUC inside",
+    ),
+}
 
 
 def _auc_list(values):
@@ -34,7 +45,12 @@ def _auc_list(values):
     return " / ".join(f"{100 * v:.1f}" for v in values)
 
 
-def row(result):
+def _percent(result, key):
+    return f"{100 * result[key]:.1f}"
+
+
+def fields(result):
+    """Every table cell of one result, by column name."""
     params = result["params"]
     if result["model"] == "DualVAETransformer":
         latent = f"{params['latent_dim']}+{params['background_latent_dim']}"
@@ -42,45 +58,62 @@ def row(result):
             latent += f" ({params['mixing']})"
     else:
         latent = f"{params['latent_dim']} (single VAE)"
-    return (
-        result["scenario"],
-        result["run"],
-        "binary" if result["binarize"] else "raw",
-        latent,
-        _auc_list(result["background_auc"]),
-        _auc_list(result["foreground_code_background_auc"]),
-        f"{100 * result['accuracy_outside']:.1f}",
-        f"{100 * result['accuracy_inside']:.1f}",
-        f"{100 * result['accuracy_inside_bg_on']:.1f} / "
-        f"{100 * result['accuracy_inside_bg_off']:.1f}",
-        f"{100 * result['cell_auc_outside']:.1f} / "
-        f"{100 * result['cell_auc_inside']:.1f}",
-        _removed(result),
-        f"{result['fit_seconds']:.0f}",
+    out = {
+        "scenario": result["scenario"],
+        "run": result["run"],
+        "seed": str(result["seed"]),
+        "data": "binary" if result["binarize"] else "raw",
+        "latent fg+bg": latent,
+        "background AUC, background code": _auc_list(result["background_auc"]),
+        "background AUC, foreground code": _auc_list(
+            result["foreground_code_background_auc"]
+        ),
+        "test score": f"{result['test_score']:.1f}",
+        "fit s": f"{result['fit_seconds']:.0f}",
+        "accuracy outside": _percent(result, "accuracy_outside"),
+        "accuracy inside (bg on / off)": f"{_percent(result, 'accuracy_inside')} "
+        f"({_percent(result, 'accuracy_inside_bg_on')} / "
+        f"{_percent(result, 'accuracy_inside_bg_off')})",
+        "cell AUC outside / inside": f"{_percent(result, 'cell_auc_outside')} / "
+        f"{_percent(result, 'cell_auc_inside')}",
+    }
+    removed = "removed_accuracy_outside" in result
+    out["background removed: accuracy outside / inside (bg on / off)"] = (
+        f"{_percent(result, 'removed_accuracy_outside')} / "
+        f"{_percent(result, 'removed_accuracy_inside')} "
+        f"({_percent(result, 'removed_accuracy_inside_bg_on')} / "
+        f"{_percent(result, 'removed_accuracy_inside_bg_off')})"
+        if removed
+        else "-"
     )
+    out["background removed: cell AUC inside"] = (
+        _percent(result, "removed_cell_auc_inside") if removed else "-"
+    )
+    return out
 
 
-def _removed(result):
-    if "removed_accuracy_outside" not in result:
-        return "-"
-    return " / ".join(
-        f"{100 * result[f'removed_accuracy_{k}']:.1f}"
-        for k in ("outside", "inside_bg_on", "inside_bg_off")
-    )
+def markdown(results, columns):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for result in results:
+        cells = fields(result)
+        lines.append("| " + " | ".join(cells[c] for c in columns) + " |")
+    return "\n".join(lines)
 
 
 def load(results):
-    """The newest result per (scenario, run), in the scenarios' and runs' order."""
+    """Return the newest result per (scenario, run, seed), in a fixed order."""
     newest = {}
     for path in sorted(pathlib.Path(results).glob("*.jsonl")):
         for line in path.read_text().splitlines():
             result = json.loads(line)
-            newest[result["scenario"], result["run"]] = result
+            newest[result["scenario"], result["run"], result["seed"]] = result
     order = {"X90": 0, "X50": 1, "X90,20": 2}
     runs = list(RUNS)
     return [
         newest[key]
-        for key in sorted(newest, key=lambda k: (order.get(k[0], 9), runs.index(k[1])))
+        for key in sorted(
+            newest, key=lambda k: (order.get(k[0], 9), runs.index(k[1]), k[2])
+        )
     ]
 
 
@@ -88,14 +121,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", default="benchmarks/results/dual_vae")
     args = parser.parse_args()
-    lines = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    lines += ["| " + " | ".join(row(r)) + " |" for r in load(args.results)]
-    table = "\n".join(lines)
-    print(table)
-    pathlib.Path(f"{args.results}.md").write_text(table + "\n")
+    results = load(args.results)
+    text = "\n\n".join(markdown(results, columns) for columns in TABLES.values())
+    print(text)
+    pathlib.Path(f"{args.results}.md").write_text(text + "\n")
 
 
 if __name__ == "__main__":

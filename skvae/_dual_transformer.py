@@ -8,7 +8,7 @@ import numpy as np
 from ._base import fill_doc
 from ._transformer import VAETransformer
 from .nn import make_dual_vae
-from .nn._dual import MIXING_MODES
+from .nn._dual import COMPOSITIONS, MIXING_MODES
 from .scoring import (
     background_reconstructions,
     background_targets,
@@ -85,6 +85,15 @@ class DualVAETransformer(VAETransformer):
         mixing layer. ``"into_foreground"`` lets only the foreground decoder
         see both; the background decoder sees the background code alone,
         so that code must carry the background.
+    composition : {"none", "additive"}, default="none"
+        ``"none"`` (the thesis): the foreground decoder alone draws the
+        image. ``"additive"``: the image's logits (or Gaussian means) are
+        the foreground decoder's output high-passed (its mean over windows
+        of half ``pool_size`` subtracted, so it cannot draw large smooth
+        regions) plus a blurry background layer drawn from the background
+        code (a coarse grid, one value per quarter pooling window,
+        bilinearly upsampled): the background gets a path into the image
+        that only the background code drives.
 
     Attributes
     ----------
@@ -146,6 +155,7 @@ class DualVAETransformer(VAETransformer):
             StrOptions({"auto"}),
         ],
         "mixing": [StrOptions(set(MIXING_MODES))],
+        "composition": [StrOptions(set(COMPOSITIONS))],
     }
 
     _module_factory = staticmethod(make_dual_vae)
@@ -180,6 +190,7 @@ class DualVAETransformer(VAETransformer):
         target_center=0.5,
         background_weight="auto",
         mixing="full",
+        composition="none",
     ):
         super().__init__(
             latent_dim,
@@ -210,6 +221,7 @@ class DualVAETransformer(VAETransformer):
         self.target_center = target_center
         self.background_weight = background_weight
         self.mixing = mixing
+        self.composition = composition
 
     # -- fitting -------------------------------------------------------------
 
@@ -274,6 +286,7 @@ class DualVAETransformer(VAETransformer):
             target_center=self.target_center,
             background_weight=float(weight),
             mixing=self.mixing,
+            composition=self.composition,
         )
         return kwargs
 

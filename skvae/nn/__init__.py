@@ -5,7 +5,13 @@ Users may build these directly, e.g. to inspect a fitted model's
 """
 
 from ._conv import ConvDecoder, ConvEncoder
-from ._dual import DualVAE, LatentMixing, PooledTarget, ReceptiveFieldEncoder
+from ._dual import (
+    BackgroundImage,
+    DualVAE,
+    LatentMixing,
+    PooledTarget,
+    ReceptiveFieldEncoder,
+)
 from ._factory import make_dual_vae, make_vae
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._losses import NegativeELBO, elbo, kl_standard_normal
@@ -16,6 +22,7 @@ from ._vae import VAE, VAEOutput
 
 __all__ = [
     "VAE",
+    "BackgroundImage",
     "VAEOutput",
     "BernoulliLikelihood",
     "ConvDecoder",

@@ -3,7 +3,14 @@
 import math
 
 from ._conv import ConvDecoder, ConvEncoder
-from ._dual import DualVAE, LatentMixing, PooledTarget, ReceptiveFieldEncoder
+from ._dual import (
+    COMPOSITIONS,
+    BackgroundImage,
+    DualVAE,
+    LatentMixing,
+    PooledTarget,
+    ReceptiveFieldEncoder,
+)
 from ._likelihoods import make_likelihood
 from ._mlp import MLPDecoder, MLPEncoder
 from ._semi import SemiSupervisedVAE
@@ -76,6 +83,7 @@ def make_dual_vae(
     target_center=0.5,
     background_weight=450.0,
     mixing="full",
+    composition="none",
 ):
     """Build a :class:`DualVAE` for images of ``input_shape``.
 
@@ -108,7 +116,13 @@ def make_dual_vae(
         Weight of the background ELBO.
     mixing : {"full", "into_foreground"}, default="full"
         See :class:`LatentMixing`.
+    composition : {"none", "additive"}, default="none"
+        ``"additive"`` high-passes the foreground decoder's output (windows
+        of half ``pool_size``) and adds a :class:`BackgroundImage` of the
+        background code (one grid value per quarter pooling window).
     """
+    if composition not in COMPOSITIONS:
+        raise ValueError(f"composition={composition!r} must be one of {COMPOSITIONS}.")
     target = PooledTarget(input_shape, pool_size, target_slope, target_center)
     n_pooled = math.prod(target.output_shape)
     background_likelihood = make_likelihood(
@@ -130,4 +144,10 @@ def make_dual_vae(
         background_likelihood,
         target,
         background_weight,
+        background_image=(
+            BackgroundImage(input_shape, background_latent_dim, max(1, pool_size // 4))
+            if composition == "additive"
+            else None
+        ),
+        high_pass_window=max(1, pool_size // 2),
     )
