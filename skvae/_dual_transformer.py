@@ -94,6 +94,13 @@ class DualVAETransformer(VAETransformer):
         code (a coarse grid, one value per quarter pooling window,
         bilinearly upsampled): the background gets a path into the image
         that only the background code drives.
+    weight_background_kl : bool, default=True
+        ``True`` (the thesis) weighs all of ``ELBO_2``, its KL term
+        included, by ``background_weight``. ``False`` weighs only the
+        log-likelihood of g(x): with the KL weighted too, encoding the
+        background costs ``w`` times as much as it would, and the
+        background code can collapse (carry nothing) when the background
+        is rarely off, as in the thesis' X90 data.
 
     Attributes
     ----------
@@ -114,7 +121,8 @@ class DualVAETransformer(VAETransformer):
     -----
     ``score_samples`` and ``score`` return the model's combined ELBO,
     ``ELBO_1 + w * ELBO_2`` at the posterior mean, the training objective
-    (each pooled value of g(x) counts like ``w`` pixels). Images must be at
+    (each pooled value of g(x) counts like ``w`` pixels; with
+    ``weight_background_kl=False`` the background KL counts once). Images must be at
     least as large as a foreground window to be separated meaningfully;
     flat input that is not a square image is read as a one-row image, so
     the estimator still works on any 2-D array.
@@ -156,6 +164,7 @@ class DualVAETransformer(VAETransformer):
         ],
         "mixing": [StrOptions(set(MIXING_MODES))],
         "composition": [StrOptions(set(COMPOSITIONS))],
+        "weight_background_kl": ["boolean"],
     }
 
     _module_factory = staticmethod(make_dual_vae)
@@ -191,6 +200,7 @@ class DualVAETransformer(VAETransformer):
         background_weight="auto",
         mixing="full",
         composition="none",
+        weight_background_kl=True,
     ):
         super().__init__(
             latent_dim,
@@ -222,6 +232,7 @@ class DualVAETransformer(VAETransformer):
         self.background_weight = background_weight
         self.mixing = mixing
         self.composition = composition
+        self.weight_background_kl = weight_background_kl
 
     # -- fitting -------------------------------------------------------------
 
@@ -287,6 +298,7 @@ class DualVAETransformer(VAETransformer):
             background_weight=float(weight),
             mixing=self.mixing,
             composition=self.composition,
+            weight_background_kl=self.weight_background_kl,
         )
         return kwargs
 

@@ -264,3 +264,24 @@ def test_additive_composition_adds_a_blurry_layer_to_a_high_passed_one(
 def test_unknown_composition_is_rejected():
     with pytest.raises(InvalidParameterError, match="composition"):
         DualVAETransformer(composition="multiplicative").fit(np.zeros((4, 12, 12)))
+
+
+@pytest.mark.parametrize("weight_background_kl", [True, False])
+def test_background_weight_covers_the_kl_term_only_when_asked(
+    weight_background_kl, cells
+):
+    X, _ = cells
+    dual = DualVAETransformer(
+        **FAST, weight_background_kl=weight_background_kl, max_epochs=1
+    ).fit(X[:64])
+    module = dual.net_.module_
+    with torch.no_grad():
+        x = torch.as_tensor(X[:5, None])
+        output = module(x)
+        log_px, kl = module.elbo_terms(x, output)
+        mu, logvar = output.mu[:, 3:], output.logvar[:, 3:]
+        kl_background = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+        mu, logvar = output.mu[:, :3], output.logvar[:, :3]
+        kl_foreground = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+    weight = 450.0 if weight_background_kl else 1.0
+    torch.testing.assert_close(kl, kl_foreground + weight * kl_background)

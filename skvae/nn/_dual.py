@@ -216,9 +216,10 @@ class DualVAE(VAE):
 
     The model's ELBO is ``ELBO_1 + w * ELBO_2`` with
     ``w = background_weight``: the thesis' training objective, in which
-    each pooled value counts like ``w`` pixels (it stands for many). Both
-    parts' log-likelihoods and KL terms are weighted alike, so a beta-VAE
-    weight applies to both KL terms.
+    each pooled value counts like ``w`` pixels (it stands for many). With
+    ``weight_background_kl=False`` only the log-likelihood of g(x) is
+    weighted and the background KL counts once. A beta-VAE weight applies
+    to both KL terms.
 
     Parameters
     ----------
@@ -244,6 +245,9 @@ class DualVAE(VAE):
         large, smooth regions, so the background code must.
     high_pass_window : int, default=1
         Side of the high-pass windows.
+    weight_background_kl : bool, default=True
+        Whether ``w`` weighs the background KL term too (the thesis weighs
+        all of ``ELBO_2``), or the log-likelihood of g(x) alone.
     """
 
     def __init__(
@@ -259,6 +263,7 @@ class DualVAE(VAE):
         background_weight,
         background_image=None,
         high_pass_window=1,
+        weight_background_kl=True,
     ):
         super().__init__(
             _ConcatenatedEncoder(foreground_encoder, background_encoder),
@@ -272,6 +277,7 @@ class DualVAE(VAE):
         self.background_weight = float(background_weight)
         self.background_image = background_image
         self.high_pass_window = high_pass_window
+        self.weight_background_kl = bool(weight_background_kl)
 
     @property
     def foreground_dim(self):
@@ -318,7 +324,8 @@ class DualVAE(VAE):
         )
         kl_foreground = kl_standard_normal(output.mu[:, :d], output.logvar[:, :d])
         kl_background = kl_standard_normal(output.mu[:, d:], output.logvar[:, d:])
-        return log_px + w * log_pg, kl_foreground + w * kl_background
+        kl_weight = w if self.weight_background_kl else 1.0
+        return log_px + w * log_pg, kl_foreground + kl_weight * kl_background
 
 
 def _high_pass(params, window):

@@ -84,6 +84,7 @@ def make_dual_vae(
     background_weight=450.0,
     mixing="full",
     composition="none",
+    weight_background_kl=True,
 ):
     """Build a :class:`DualVAE` for images of ``input_shape``.
 
@@ -120,6 +121,8 @@ def make_dual_vae(
         ``"additive"`` high-passes the foreground decoder's output (windows
         of half ``pool_size``) and adds a :class:`BackgroundImage` of the
         background code (one grid value per quarter pooling window).
+    weight_background_kl : bool, default=True
+        Whether ``background_weight`` weighs the background KL term too.
     """
     if composition not in COMPOSITIONS:
         raise ValueError(f"composition={composition!r} must be one of {COMPOSITIONS}.")
@@ -150,4 +153,5 @@ def make_dual_vae(
             else None
         ),
         high_pass_window=max(1, pool_size // 2),
+        weight_background_kl=weight_background_kl,
     )
