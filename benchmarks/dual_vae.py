@@ -70,37 +70,12 @@ RUNS = {
         "params": {"latent_dim": 10, "mixing": "into_foreground"},
         "background_latent": "per_cell",
     },
-    # What skvae adds: a blurry background layer from the background code,
-    # added to the foreground decoder's output.
-    "additive": {
-        "model": "dual",
-        "params": {"composition": "additive", "mixing": "into_foreground"},
-    },
-    "additive_wide": {
-        "model": "dual",
-        "params": {
-            "latent_dim": 10,
-            "composition": "additive",
-            "mixing": "into_foreground",
-        },
-        "background_latent": "per_cell",
-    },
     # The background KL counted once: only the likelihood of g(x) weighted.
     "study_kl1": {"model": "dual", "params": {"weight_background_kl": False}},
     "wide_kl1": {
         "model": "dual",
         "params": {
             "latent_dim": 10,
-            "mixing": "into_foreground",
-            "weight_background_kl": False,
-        },
-        "background_latent": "per_cell",
-    },
-    "additive_wide_kl1": {
-        "model": "dual",
-        "params": {
-            "latent_dim": 10,
-            "composition": "additive",
             "mixing": "into_foreground",
             "weight_background_kl": False,
         },
@@ -129,17 +104,6 @@ RUNS = {
         "params": {
             "likelihood": "gaussian",
             "latent_dim": 10,
-            "mixing": "into_foreground",
-        },
-        "background_latent": "per_cell",
-        "binarize": False,
-    },
-    "raw_additive_wide": {
-        "model": "dual",
-        "params": {
-            "likelihood": "gaussian",
-            "latent_dim": 10,
-            "composition": "additive",
             "mixing": "into_foreground",
         },
         "background_latent": "per_cell",

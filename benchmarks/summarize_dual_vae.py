@@ -22,7 +22,8 @@ TABLES = {
         "latent fg+bg",
         "background AUC, background code",
         "background AUC, foreground code",
-        "test score",
+        "background code KL (nats)",
+        "g(x) reconstruction AUC",
         "fit s",
     ),
     "cells": (
@@ -54,8 +55,13 @@ def fields(result):
     params = result["params"]
     if result["model"] == "DualVAETransformer":
         latent = f"{params['latent_dim']}+{params['background_latent_dim']}"
-        if params["mixing"] != "full":
-            latent += f" ({params['mixing']})"
+        options = [params["mixing"]] if params["mixing"] != "full" else []
+        if params.get("composition", "none") != "none":
+            options.append(params["composition"])
+        if not params.get("weight_background_kl", True):
+            options.append("KL once")
+        if options:
+            latent += f" ({', '.join(options)})"
     else:
         latent = f"{params['latent_dim']} (single VAE)"
     out = {
@@ -68,7 +74,13 @@ def fields(result):
         "background AUC, foreground code": _auc_list(
             result["foreground_code_background_auc"]
         ),
-        "test score": f"{result['test_score']:.1f}",
+        "background code KL (nats)": " / ".join(
+            f"{v:.2f}" for v in result.get("background_code_kl", [])
+        )
+        or "-",
+        "g(x) reconstruction AUC": _auc_list(
+            result.get("background_reconstruction_auc")
+        ),
         "fit s": f"{result['fit_seconds']:.0f}",
         "accuracy outside": _percent(result, "accuracy_outside"),
         "accuracy inside (bg on / off)": f"{_percent(result, 'accuracy_inside')} "
@@ -108,11 +120,16 @@ def load(results):
             result = json.loads(line)
             newest[result["scenario"], result["run"], result["seed"]] = result
     order = {"X90": 0, "X50": 1, "X90,20": 2}
+    # Runs of options since removed (in older result files) go last.
     runs = list(RUNS)
+
+    def run_order(name):
+        return runs.index(name) if name in runs else len(runs)
+
     return [
         newest[key]
         for key in sorted(
-            newest, key=lambda k: (order.get(k[0], 9), runs.index(k[1]), k[2])
+            newest, key=lambda k: (order.get(k[0], 9), run_order(k[1]), k[2])
         )
     ]
 

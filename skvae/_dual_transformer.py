@@ -8,7 +8,7 @@ import numpy as np
 from ._base import fill_doc
 from ._transformer import VAETransformer
 from .nn import make_dual_vae
-from .nn._dual import COMPOSITIONS, MIXING_MODES
+from .nn._dual import MIXING_MODES
 from .scoring import (
     background_reconstructions,
     background_targets,
@@ -85,15 +85,6 @@ class DualVAETransformer(VAETransformer):
         mixing layer. ``"into_foreground"`` lets only the foreground decoder
         see both; the background decoder sees the background code alone,
         so that code must carry the background.
-    composition : {"none", "additive"}, default="none"
-        ``"none"`` (the thesis): the foreground decoder alone draws the
-        image. ``"additive"``: the image's logits (or Gaussian means) are
-        the foreground decoder's output high-passed (its mean over windows
-        of half ``pool_size`` subtracted, so it cannot draw large smooth
-        regions) plus a blurry background layer drawn from the background
-        code (a coarse grid, one value per quarter pooling window,
-        bilinearly upsampled): the background gets a path into the image
-        that only the background code drives.
     weight_background_kl : bool, default=True
         ``True`` (the thesis) weighs all of ``ELBO_2``, its KL term
         included, by ``background_weight``. ``False`` weighs only the
@@ -163,7 +154,6 @@ class DualVAETransformer(VAETransformer):
             StrOptions({"auto"}),
         ],
         "mixing": [StrOptions(set(MIXING_MODES))],
-        "composition": [StrOptions(set(COMPOSITIONS))],
         "weight_background_kl": ["boolean"],
     }
 
@@ -199,7 +189,6 @@ class DualVAETransformer(VAETransformer):
         target_center=0.5,
         background_weight="auto",
         mixing="full",
-        composition="none",
         weight_background_kl=True,
     ):
         super().__init__(
@@ -231,7 +220,6 @@ class DualVAETransformer(VAETransformer):
         self.target_center = target_center
         self.background_weight = background_weight
         self.mixing = mixing
-        self.composition = composition
         self.weight_background_kl = weight_background_kl
 
     # -- fitting -------------------------------------------------------------
@@ -297,7 +285,6 @@ class DualVAETransformer(VAETransformer):
             target_center=self.target_center,
             background_weight=float(weight),
             mixing=self.mixing,
-            composition=self.composition,
             weight_background_kl=self.weight_background_kl,
         )
         return kwargs

@@ -231,41 +231,6 @@ def test_remove_background_decodes_with_the_darkest_background_code(fitted_dual,
     np.testing.assert_allclose(removed, dual.inverse_transform(Z), rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def additive_dual(cells):
-    X, _ = cells
-    return DualVAETransformer(
-        **FAST,
-        likelihood="bernoulli",
-        composition="additive",
-        mixing="into_foreground",
-        max_epochs=1,
-        random_state=0,
-    ).fit(X[:128])
-
-
-def test_additive_composition_adds_a_blurry_layer_to_a_high_passed_one(
-    additive_dual,
-):
-    module = additive_dual.net_.module_
-    assert module.background_image.grid_shape == (1, 9, 9)  # 7-pixel grid cells
-    assert module.high_pass_window == 15
-    z = torch.randn(5, 4)
-    with torch.no_grad():
-        foreground = module.decoder(module.mixing(z)[0])
-        local_mean = torch.nn.functional.avg_pool2d(
-            foreground, 15, stride=1, padding=7, count_include_pad=False
-        )
-        layer = module.background_image(z[:, 3:])
-        torch.testing.assert_close(module.decode(z), foreground - local_mean + layer)
-    assert layer.shape == (5, 1, 60, 60)
-
-
-def test_unknown_composition_is_rejected():
-    with pytest.raises(InvalidParameterError, match="composition"):
-        DualVAETransformer(composition="multiplicative").fit(np.zeros((4, 12, 12)))
-
-
 @pytest.mark.parametrize("weight_background_kl", [True, False])
 def test_background_weight_covers_the_kl_term_only_when_asked(
     weight_background_kl, cells

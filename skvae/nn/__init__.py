@@ -6,7 +6,6 @@ Users may build these directly, e.g. to inspect a fitted model's
 
 from ._conv import ConvDecoder, ConvEncoder
 from ._dual import (
-    BackgroundImage,
     DualVAE,
     LatentMixing,
     PooledTarget,
@@ -22,7 +21,6 @@ from ._vae import VAE, VAEOutput
 
 __all__ = [
     "VAE",
-    "BackgroundImage",
     "VAEOutput",
     "BernoulliLikelihood",
     "ConvDecoder",

@@ -19,7 +19,6 @@ from ._losses import kl_standard_normal
 from ._vae import VAE, VAEOutput
 
 MIXING_MODES = ("full", "into_foreground")
-COMPOSITIONS = ("none", "additive")
 
 
 def _window_count(side, window, stride):
@@ -166,49 +165,10 @@ class _ConcatenatedEncoder(nn.Module):
         return torch.cat([mu1, mu2], dim=1), torch.cat([logvar1, logvar2], dim=1)
 
 
-class BackgroundImage(nn.Module):
-    """A blurry image from the background code: a coarse grid, bilinearly upsampled.
-
-    With ``composition="additive"`` the dual VAE adds it to the foreground
-    decoder's output, so the image's large-scale signal has a path that
-    only the background code drives and that cannot draw sharp, small
-    objects: one grid value per ``cell`` pixels.
-
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the images.
-    latent_dim : int
-        Size of the background code.
-    cell : int
-        Side in pixels of one grid value.
-    hidden : int, default=64
-        Width of the hidden layer.
-    """
-
-    def __init__(self, image_shape, latent_dim, cell, hidden=64):
-        super().__init__()
-        c, h, w = image_shape
-        self.image_shape = tuple(image_shape)
-        self.grid_shape = (c, math.ceil(h / cell), math.ceil(w / cell))
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden),
-            nn.LeakyReLU(0.2),
-            nn.Linear(hidden, math.prod(self.grid_shape)),
-        )
-
-    def forward(self, z):
-        """Return the background layer, shape ``(n, C, H, W)``."""
-        grid = self.net(z).view(-1, *self.grid_shape)
-        size = self.image_shape[1:]
-        return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
-
-
 class DualVAE(VAE):
     """Two VAEs on one image: a foreground code ``z1`` and a background code ``z2``.
 
-    The foreground decoder reconstructs the whole image from ``z1~`` (plus,
-    with a ``background_image``, a blurry layer from ``z2~``), the
+    The foreground decoder reconstructs the whole image from ``z1~``, the
     background decoder the pooled target g(x) from ``z2~``, where
     ``(z1~, z2~)`` comes from the :class:`LatentMixing` layer. The latent
     code, as :meth:`encode` returns it and :meth:`decode` takes it, is
@@ -237,14 +197,6 @@ class DualVAE(VAE):
         The function g.
     background_weight : float
         The weight ``w`` of the background ELBO.
-    background_image : BackgroundImage, default=None
-        If given (``composition="additive"``), the image's likelihood
-        parameters (logits or means) are the foreground decoder's output
-        high-passed, minus its mean over ``high_pass_window`` windows, plus
-        the background image of ``z2~``: the foreground path cannot draw
-        large, smooth regions, so the background code must.
-    high_pass_window : int, default=1
-        Side of the high-pass windows.
     weight_background_kl : bool, default=True
         Whether ``w`` weighs the background KL term too (the thesis weighs
         all of ``ELBO_2``), or the log-likelihood of g(x) alone.
@@ -261,8 +213,6 @@ class DualVAE(VAE):
         background_likelihood,
         background_target,
         background_weight,
-        background_image=None,
-        high_pass_window=1,
         weight_background_kl=True,
     ):
         super().__init__(
@@ -275,8 +225,6 @@ class DualVAE(VAE):
         self.background_likelihood = background_likelihood
         self.background_target = background_target
         self.background_weight = float(background_weight)
-        self.background_image = background_image
-        self.high_pass_window = high_pass_window
         self.weight_background_kl = bool(weight_background_kl)
 
     @property
@@ -286,15 +234,7 @@ class DualVAE(VAE):
 
     def decode(self, z):
         """Return the likelihood parameters of x for codes ``z = (z1, z2)``."""
-        return self._image_params(*self.mixing(z))
-
-    def _image_params(self, z1_mixed, z2_mixed):
-        params = self.decoder(z1_mixed)
-        if self.background_image is None:
-            return params
-        return _high_pass(params, self.high_pass_window) + self.background_image(
-            z2_mixed
-        )
+        return self.decoder(self.mixing(z)[0])
 
     def decode_background(self, z):
         """Background decoder's parameters of g(x), shaped like the pooled target."""
@@ -309,7 +249,7 @@ class DualVAE(VAE):
         mu, logvar = self.encode(x)
         z1_mixed, z2_mixed = self.mixing(self.reparameterize(mu, logvar))
         return VAEOutput(
-            self._image_params(z1_mixed, z2_mixed),
+            self.decoder(z1_mixed),
             mu,
             logvar,
             background_params=self._background_params(z2_mixed),
@@ -326,13 +266,3 @@ class DualVAE(VAE):
         kl_background = kl_standard_normal(output.mu[:, d:], output.logvar[:, d:])
         kl_weight = w if self.weight_background_kl else 1.0
         return log_px + w * log_pg, kl_foreground + kl_weight * kl_background
-
-
-def _high_pass(params, window):
-    """Return ``params`` minus their local mean over ``window``-sided squares."""
-    # An odd window centres on its pixel; the mean counts only real pixels.
-    window = window + 1 - window % 2
-    local_mean = F.avg_pool2d(
-        params, window, stride=1, padding=window // 2, count_include_pad=False
-    )
-    return params - local_mean

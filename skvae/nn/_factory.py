@@ -4,8 +4,6 @@ import math
 
 from ._conv import ConvDecoder, ConvEncoder
 from ._dual import (
-    COMPOSITIONS,
-    BackgroundImage,
     DualVAE,
     LatentMixing,
     PooledTarget,
@@ -83,7 +81,6 @@ def make_dual_vae(
     target_center=0.5,
     background_weight=450.0,
     mixing="full",
-    composition="none",
     weight_background_kl=True,
 ):
     """Build a :class:`DualVAE` for images of ``input_shape``.
@@ -117,15 +114,9 @@ def make_dual_vae(
         Weight of the background ELBO.
     mixing : {"full", "into_foreground"}, default="full"
         See :class:`LatentMixing`.
-    composition : {"none", "additive"}, default="none"
-        ``"additive"`` high-passes the foreground decoder's output (windows
-        of half ``pool_size``) and adds a :class:`BackgroundImage` of the
-        background code (one grid value per quarter pooling window).
     weight_background_kl : bool, default=True
         Whether ``background_weight`` weighs the background KL term too.
     """
-    if composition not in COMPOSITIONS:
-        raise ValueError(f"composition={composition!r} must be one of {COMPOSITIONS}.")
     target = PooledTarget(input_shape, pool_size, target_slope, target_center)
     n_pooled = math.prod(target.output_shape)
     background_likelihood = make_likelihood(
@@ -147,11 +138,5 @@ def make_dual_vae(
         background_likelihood,
         target,
         background_weight,
-        background_image=(
-            BackgroundImage(input_shape, background_latent_dim, max(1, pool_size // 4))
-            if composition == "additive"
-            else None
-        ),
-        high_pass_window=max(1, pool_size // 2),
         weight_background_kl=weight_background_kl,
     )
