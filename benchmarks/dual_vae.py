@@ -59,6 +59,7 @@ STUDY = {
     "background_weight": 450.0,
     "likelihood": "bernoulli",
     "mixing": "full",
+    "weight_background_kl": True,
 }
 RUNS = {
     "study": {"model": "dual", "params": {}},

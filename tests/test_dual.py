@@ -23,7 +23,11 @@ def cells():
 def fitted_dual(cells):
     X, _ = cells
     return DualVAETransformer(
-        **FAST, likelihood="bernoulli", max_epochs=6, random_state=0
+        **FAST,
+        likelihood="bernoulli",
+        weight_background_kl=True,
+        max_epochs=6,
+        random_state=0,
     ).fit(X[:400])
 
 
