@@ -8,7 +8,7 @@ import numpy as np
 from ._base import fill_doc
 from ._transformer import VAETransformer
 from .nn import make_dual_vae
-from .nn._dual import MIXING_MODES
+from .nn._dual import MIXING_MODES, pooled_shape
 from .scoring import (
     background_reconstructions,
     background_targets,
@@ -253,9 +253,12 @@ class DualVAETransformer(VAETransformer):
         on a dark ground (fluorescence); ``reconstruct_foreground(...,
         remove_background=True)`` decodes with it.
         """
-        codes = self._map_module(latent_means, X)
         brightness = self._map_module(background_reconstructions, X).mean(axis=1)
-        return codes[np.argmin(brightness), self.latent_dim :].astype(np.float32)
+        # Scores are the same bits in any grouping, so encoding the one row
+        # again equals its row of a full pass.
+        darkest = np.argmin(brightness)
+        code = self._map_module(latent_means, X[darkest : darkest + 1])[0]
+        return code[self.latent_dim :].astype(np.float32)
 
     def _resolve_input_shape(self, array_image_shape, n_features):
         """Return an image shape; flat rows that are no square image become one row."""
@@ -267,9 +270,7 @@ class DualVAETransformer(VAETransformer):
         kwargs = super()._module_kwargs()
         _, height, width = self.input_shape_
         pool_size = self._auto_size(self.pool_size, AUTO_BACKGROUND_FIELD)
-        n_pooled = math.ceil(height / min(pool_size, height)) * math.ceil(
-            width / min(pool_size, width)
-        )
+        n_pooled = math.prod(pooled_shape((1, height, width), pool_size))
         weight = self.background_weight
         if weight == "auto":
             weight = AUTO_WEIGHT_PER_POOLED_PIXEL * height * width / n_pooled

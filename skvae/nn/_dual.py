@@ -77,6 +77,15 @@ class ReceptiveFieldEncoder(nn.Module):
         return self.mu(h), self.logvar(h)
 
 
+def pooled_shape(image_shape, pool_size):
+    """Return the ``(C, h, w)`` of an image's pooled target g(x).
+
+    Windows are clipped to the image sides; a last, partial window counts.
+    """
+    c, h, w = image_shape
+    return (c, math.ceil(h / min(pool_size, h)), math.ceil(w / min(pool_size, w)))
+
+
 class PooledTarget(nn.Module):
     """The background decoder's target g(x): pooled, then squashed to (0, 1).
 
@@ -101,11 +110,7 @@ class PooledTarget(nn.Module):
         self.kernel = (min(pool_size, h), min(pool_size, w))
         self.slope = slope
         self.center = center
-        self.output_shape = (
-            c,
-            math.ceil(h / self.kernel[0]),
-            math.ceil(w / self.kernel[1]),
-        )
+        self.output_shape = pooled_shape(image_shape, pool_size)
 
     def forward(self, x):
         """Return g(x), shape ``(n, *output_shape)``."""
