@@ -53,10 +53,16 @@ DEFAULT_HIDDEN_DIMS = {"conv": (32, 64), "mlp": (256, 128)}
 _DOCS = {
     "vae_parameters": """    latent_dim : int, default=16
         Size of the latent code.
-    architecture : {"auto", "conv", "mlp"}, default="auto"
+    architecture : {"auto", "conv", "mlp", "grad2vae"}, default="auto"
         Network type. ``"auto"`` uses convolutions for image input (an image
         array, ``image_shape``, or a square number of features with a side of
-        8 or more) and dense layers otherwise.
+        8 or more) and dense layers otherwise. ``"grad2vae"`` builds the
+        Grad2VAE of Abukmeil et al. (2022), :class:`skvae.nn.Grad2VAE`: one
+        full-size and one stride-2 convolution (``hidden_dims`` of two
+        channel counts), and an attention from the curvature of the latent
+        code fused into the decoder, trained with an extra loss; flat rows
+        that are no square image are read as one-row images. Not available
+        in :class:`VAEClassifier`.
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)`` of one image when ``X`` holds flattened
         images. ``None`` infers it from the input.
@@ -159,7 +165,7 @@ class _BaseVAE(BaseEstimator):
 
     _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions({"auto", "conv", "mlp"})],
+        "architecture": [StrOptions({"auto", "conv", "mlp", "grad2vae"})],
         "image_shape": [tuple, list, None],
         "hidden_dims": [tuple, list, None],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
@@ -385,7 +391,7 @@ class _BaseVAE(BaseEstimator):
         """Arguments of :func:`skvae.nn.make_vae`; subclasses may add to them."""
         architecture = "conv" if len(self.input_shape_) == 3 else "mlp"
         hidden_dims = self.hidden_dims or DEFAULT_HIDDEN_DIMS[architecture]
-        return {
+        kwargs = {
             "input_shape": self.input_shape_,
             "latent_dim": self.latent_dim,
             "hidden_dims": tuple(hidden_dims),
@@ -393,6 +399,9 @@ class _BaseVAE(BaseEstimator):
             "likelihood": self.likelihood,
             "decoder_var": self.decoder_var,
         }
+        if self.architecture == "grad2vae":
+            kwargs["architecture"] = "grad2vae"
+        return kwargs
 
     def _net_params(self):
         """Extra keyword arguments for the skorch net; subclasses extend them."""

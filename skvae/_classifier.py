@@ -154,6 +154,8 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
 
     _parameter_constraints: dict = {
         **_BaseVAE._parameter_constraints,
+        # The Grad2VAE has no classifier head (skvae.nn.Grad2VAE).
+        "architecture": [StrOptions({"auto", "conv", "mlp"})],
         "head_mode": [StrOptions({"joint", "frozen"})],
         "classifier_weight": [Interval(Real, 0, None, closed="left")],
         "labeled_fraction": [Interval(Real, 0, 1, closed="left")],

@@ -49,8 +49,10 @@ def resolve_input_shape(architecture, image_shape, array_image_shape, n_features
 
     Parameters
     ----------
-    architecture : {"auto", "conv", "mlp"}
-        The estimator's ``architecture`` parameter.
+    architecture : {"auto", "conv", "mlp", "grad2vae"}
+        The estimator's ``architecture`` parameter. ``"grad2vae"`` reads
+        flat rows that are no square image as one-row images
+        ``(1, 1, n_features)``.
     image_shape : tuple of int or None
         The estimator's ``image_shape`` parameter, ``(H, W)`` or ``(C, H, W)``.
     array_image_shape : tuple of int or None
@@ -74,6 +76,8 @@ def resolve_input_shape(architecture, image_shape, array_image_shape, n_features
     side = math.isqrt(n_features)
     if side * side == n_features and side >= MIN_CONV_SIDE:
         return (1, side, side)
+    if architecture == "grad2vae":
+        return (1, 1, n_features)
     if architecture == "conv":
         raise ValueError(
             f"architecture='conv' needs image input, but X has {n_features} "

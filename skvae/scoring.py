@@ -251,8 +251,7 @@ def reconstruction_scores(module, X, **kwargs):
     """
 
     def batch_log_px(module, x):
-        mu, _ = module.encode(x)
-        return module.likelihood.log_prob(x, module.decode(mu))
+        return module.likelihood.log_prob(x, module.reconstruction_params(x))
 
     return map_batches(batch_log_px, module, X, **kwargs)
 
@@ -283,12 +282,14 @@ def _posterior_draws(module, x, noise):
             f"got {tuple(noise.shape)}."
         )
     sigma = torch.exp(0.5 * logvar)
+    context = module.decoder_context(x)
     for eps in noise:
         z = mu + sigma * eps
         # log N(z; 0, I) - log N(z; mu, sigma^2): the 2*pi terms cancel, and
         # (z - mu) / sigma is eps itself.
         log_prior_ratio = -0.5 * (z.pow(2) - eps.pow(2) - logvar).sum(dim=1)
-        yield module.likelihood.log_prob(x, module.decode(z)), log_prior_ratio
+        params = module.decode(z, context)
+        yield module.likelihood.log_prob(x, params), log_prior_ratio
 
 
 def iwae_scores(module, X, *, noise, **kwargs):
@@ -629,8 +630,8 @@ def reconstructed_means(module, X, **kwargs):
     """
 
     def reconstruct(module, x):
-        mu, _ = module.encode(x)
-        return module.likelihood.mean(module.decode(mu)).reshape(len(x), -1)
+        params = module.reconstruction_params(x)
+        return module.likelihood.mean(params).reshape(len(x), -1)
 
     return map_batches(reconstruct, module, X, **kwargs)
 

@@ -16,6 +16,7 @@ from skvae._base import _DOCS, _BaseVAE
 # the dense (MLP) path; the convolutional path's API is checked on image data
 # in the estimator test modules.
 SMALL = {"hidden_dims": (8,), "latent_dim": 2, "max_epochs": 2}
+GRAD2VAE = {**SMALL, "architecture": "grad2vae", "hidden_dims": (2, 4)}
 
 ESTIMATORS = [
     VAEOutlierDetector(**SMALL),
@@ -25,6 +26,9 @@ ESTIMATORS = [
     VAEOutlierDetector(**SMALL, contamination=0.1, calibration_fraction=None),
     VAEOutlierDetector(**SMALL, score_type="iwae", n_samples=2),
     VAETransformer(**SMALL),
+    # Reads the tabular data as one-row images (1, 1, n_features).
+    VAEOutlierDetector(**GRAD2VAE),
+    VAETransformer(**GRAD2VAE),
     # Reads the tabular data as one-row images (1, 1, n_features).
     DualVAETransformer(**SMALL),
     # check_classifiers_train asks for > 0.83 training accuracy on blobs.

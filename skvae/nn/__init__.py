@@ -12,6 +12,12 @@ from ._dual import (
     ReceptiveFieldEncoder,
 )
 from ._factory import make_dual_vae, make_vae
+from ._grad2vae import (
+    CurvatureAttention,
+    Grad2VAE,
+    Grad2VAEDecoder,
+    Grad2VAEEncoder,
+)
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._losses import NegativeELBO, elbo, kl_standard_normal
 from ._mlp import MLPDecoder, MLPEncoder
@@ -25,8 +31,12 @@ __all__ = [
     "BernoulliLikelihood",
     "ConvDecoder",
     "ConvEncoder",
+    "CurvatureAttention",
     "DualVAE",
     "GaussianLikelihood",
+    "Grad2VAE",
+    "Grad2VAEDecoder",
+    "Grad2VAEEncoder",
     "LatentMixing",
     "MLPDecoder",
     "MLPEncoder",

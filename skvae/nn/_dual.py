@@ -237,7 +237,7 @@ class DualVAE(VAE):
         """Size of the foreground code, the first columns of the latent code."""
         return self.mixing.foreground_dim
 
-    def decode(self, z):
+    def decode(self, z, context=None):
         """Return the likelihood parameters of x for codes ``z = (z1, z2)``."""
         return self.decoder(self.mixing(z)[0])
 

@@ -9,6 +9,7 @@ from ._dual import (
     PooledTarget,
     ReceptiveFieldEncoder,
 )
+from ._grad2vae import CurvatureAttention, Grad2VAE, Grad2VAEDecoder, Grad2VAEEncoder
 from ._likelihoods import make_likelihood
 from ._mlp import MLPDecoder, MLPEncoder
 from ._semi import SemiSupervisedVAE
@@ -25,6 +26,9 @@ def make_vae(
     decoder_var=1.0,
     n_classes=None,
     vat_eps=0.0,
+    architecture="auto",
+    aggregation="conv",
+    attention_weight=1.0,
 ):
     """Build a :class:`VAE` for inputs of ``input_shape``.
 
@@ -49,8 +53,32 @@ def make_vae(
     vat_eps : float, default=0.0
         Virtual adversarial radius of the :class:`SemiSupervisedVAE` (L2 norm
         over a whole input); ignored without ``n_classes``.
+    architecture : {"auto", "grad2vae"}, default="auto"
+        ``"grad2vae"`` builds a :class:`Grad2VAE` for images of
+        ``input_shape`` (``hidden_dims`` of two channel counts); ``"auto"``
+        decides by the rank of ``input_shape`` as above.
+    aggregation : {"conv", "sum", "mean"}, default="conv"
+        How the Grad2VAE combines the latent units' curvature
+        (:class:`CurvatureAttention`); ignored by the other architectures.
+    attention_weight : float, default=1.0
+        Weight of the Grad2VAE's attention loss; ignored by the others.
     """
     lik = make_likelihood(likelihood, decoder_var, input_shape)
+    if architecture == "grad2vae":
+        if n_classes is not None:
+            raise ValueError(
+                "architecture='grad2vae' has no classifier head; use "
+                "architecture='conv' for a VAEClassifier."
+            )
+        return Grad2VAE(
+            Grad2VAEEncoder(input_shape, latent_dim, hidden_dims, kernel_size),
+            Grad2VAEDecoder(input_shape, latent_dim, hidden_dims, kernel_size),
+            CurvatureAttention(
+                latent_dim, hidden_dims[0], input_shape[0], aggregation, kernel_size
+            ),
+            lik,
+            attention_weight=attention_weight,
+        )
     if len(input_shape) == 3:
         encoder = ConvEncoder(input_shape, latent_dim, hidden_dims, kernel_size)
         decoder = ConvDecoder(input_shape, latent_dim, hidden_dims, kernel_size)

@@ -14,8 +14,24 @@ def elbo(log_px, kl, beta=1.0):
     return log_px - beta * kl
 
 
+def negative_elbo_loss(log_px, kl, beta=1.0, output=None):
+    """Batch mean of ``-(log p(x|z) - beta * KL)``, plus the module's auxiliary loss.
+
+    ``output.auxiliary_loss`` (per sample, e.g. Grad2VAE's attention loss) is
+    part of what training minimises but not of the ELBO that scores use.
+    """
+    loss = -torch.mean(elbo(log_px, kl, beta))
+    auxiliary = getattr(output, "auxiliary_loss", None)
+    if auxiliary is not None:
+        loss = loss + torch.mean(auxiliary)
+    return loss
+
+
 class NegativeELBO(nn.Module):
     """Training criterion: the batch mean of ``-(log p(x|z) - beta * KL)``.
+
+    A module's ``auxiliary_loss`` (a field of its output) is added, see
+    :func:`negative_elbo_loss`.
 
     Parameters
     ----------
@@ -30,7 +46,8 @@ class NegativeELBO(nn.Module):
     def forward(self, log_px, kl, output=None, y=None):
         """Return the mean negative ELBO of a batch as a scalar tensor.
 
-        ``output`` (the module's forward output) and ``y`` are accepted so
-        that every criterion takes the same arguments; this one ignores them.
+        ``output`` is the module's forward output (its ``auxiliary_loss`` is
+        added when set); ``y`` is accepted so that every criterion takes the
+        same arguments.
         """
-        return -torch.mean(elbo(log_px, kl, self.beta))
+        return negative_elbo_loss(log_px, kl, self.beta, output)

@@ -5,7 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._blocks import mlp
-from ._losses import elbo
+from ._losses import negative_elbo_loss
 from ._vae import VAE, VAEOutput
 
 
@@ -186,7 +186,7 @@ class SemiSupervisedLoss(nn.Module):
         ``y`` (scoring a validation split without labels) it is the negative
         ELBO alone.
         """
-        loss = -torch.mean(elbo(log_px, kl, self.beta))
+        loss = negative_elbo_loss(log_px, kl, self.beta, output)
         if y is None:
             return loss
         labeled = y >= 0

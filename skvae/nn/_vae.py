@@ -29,6 +29,9 @@ class VAEOutput(NamedTuple):
     background_params : tensor or None
         Likelihood parameters of the pooled background target of a
         :class:`~skvae.nn.DualVAE`.
+    auxiliary_loss : tensor of shape (n,) or None
+        Per-sample loss the module adds to the training objective, outside
+        the ELBO (the attention loss of a :class:`~skvae.nn.Grad2VAE`).
     """
 
     params: torch.Tensor
@@ -38,6 +41,7 @@ class VAEOutput(NamedTuple):
     logits_at_mean: torch.Tensor | None = None
     adversarial: torch.Tensor | None = None
     background_params: torch.Tensor | None = None
+    auxiliary_loss: torch.Tensor | None = None
 
 
 class VAE(nn.Module):
@@ -74,9 +78,27 @@ class VAE(nn.Module):
         mu, logvar = self.encoder(x)
         return mu, logvar.clamp(*self.logvar_range)
 
-    def decode(self, z):
-        """Return the likelihood parameters for latent codes ``z``."""
+    def decoder_context(self, x):
+        """Return what the decoder takes from ``x`` besides its code (None here).
+
+        Scoring functions that decode a code of ``x`` themselves pass this to
+        :meth:`decode`, so a decoder with a skip from the encoder (such as
+        :class:`~skvae.nn.Grad2VAE`'s attention) scores as in training.
+        """
+        return None
+
+    def decode(self, z, context=None):
+        """Return the likelihood parameters for latent codes ``z``.
+
+        ``context`` is :meth:`decoder_context` of the encoded input; a plain
+        VAE ignores it.
+        """
         return self.decoder(z)
+
+    def reconstruction_params(self, x):
+        """Likelihood parameters of ``x`` decoded from its posterior mean."""
+        mu, _ = self.encode(x)
+        return self.decode(mu, self.decoder_context(x))
 
     def reparameterize(self, mu, logvar):
         """Sample z ~ q(z|x) in training mode; return ``mu`` in eval mode."""
