@@ -285,6 +285,11 @@ class Grad2VAE(VAE):
         _, _, a, v = self.encoder.forward_with_first_layer(x)
         return self._attention(a, v)[0]
 
+    def reconstruction_params(self, x):
+        """Return the parameters decoded from the posterior mean, in one pass."""
+        mu, _, a, v = self.encoder.forward_with_first_layer(x)
+        return self.decoder(mu, self._attention(a, v)[0])
+
     def decode(self, z, context=None):
         """Return the likelihood parameters of ``z``, plus attention ``context``."""
         return self.decoder(z, context)
