@@ -72,6 +72,23 @@ _DOCS = {
         for dense layers.
     kernel_size : int, default=3
         Odd kernel size of the convolutions.
+    activation : {"leaky_relu", "relu"}, default="leaky_relu"
+        Hidden activation of the convolutional and dense architectures
+        (LeakyReLU with slope 0.2, or ReLU).
+    batch_norm : bool, default=False
+        Batch normalisation before the activation of each hidden
+        convolution (convolutional architecture only). It normalises with batch
+        statistics while training only: scores, ``transform`` and
+        ``predict`` use the running averages, so they are deterministic and
+        a sample's result does not depend on the other rows it is passed
+        with.
+    pad_to : int or tuple of int, default=None
+        Side ``S`` or ``(H, W)`` to zero-pad images to (centred) before the
+        first convolution, e.g. 32 for 28x28 images to give stride-2 layers
+        exact halvings (32, 16, 8, 4). The decoder builds images of the
+        padded size and returns their centre crop: the likelihood, scores
+        and reconstructions stay on the input's pixels. Convolutional
+        architecture only.
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         Decoder distribution p(x|z). ``"bernoulli"`` needs values in [0, 1].
     decoder_var : float, "learned" or "learned_per_feature", default="learned"
@@ -169,6 +186,9 @@ class _BaseVAE(BaseEstimator):
         "image_shape": [tuple, list, None],
         "hidden_dims": [tuple, list, None],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"leaky_relu", "relu"})],
+        "batch_norm": ["boolean"],
+        "pad_to": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "decoder_var": [
             Interval(Real, 0, None, closed="neither"),
@@ -199,6 +219,9 @@ class _BaseVAE(BaseEstimator):
         image_shape=None,
         hidden_dims=None,
         kernel_size=3,
+        activation="leaky_relu",
+        batch_norm=False,
+        pad_to=None,
         likelihood="gaussian",
         decoder_var="learned",
         beta=1.0,
@@ -219,6 +242,9 @@ class _BaseVAE(BaseEstimator):
         self.image_shape = image_shape
         self.hidden_dims = hidden_dims
         self.kernel_size = kernel_size
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.pad_to = pad_to
         self.likelihood = likelihood
         self.decoder_var = decoder_var
         self.beta = beta
@@ -401,7 +427,25 @@ class _BaseVAE(BaseEstimator):
         }
         if self.architecture == "grad2vae":
             kwargs["architecture"] = "grad2vae"
+        # Passed only when set, so that architectures without these options
+        # (the dual VAE) see the arguments they take.
+        if self.activation != "leaky_relu":
+            kwargs["activation"] = self.activation
+        if self.batch_norm:
+            kwargs["batch_norm"] = True
+        if self.pad_to is not None:
+            kwargs["pad_to"] = self._pad_to_shape()
         return kwargs
+
+    def _pad_to_shape(self):
+        """``pad_to`` as an ``(H, W)`` tuple."""
+        if isinstance(self.pad_to, Integral):
+            return (int(self.pad_to), int(self.pad_to))
+        if len(self.pad_to) != 2:
+            raise ValueError(
+                f"pad_to={self.pad_to!r} must be one side or an (H, W) pair."
+            )
+        return tuple(int(side) for side in self.pad_to)
 
     def _net_params(self):
         """Extra keyword arguments for the skorch net; subclasses extend them."""
@@ -450,11 +494,26 @@ class _BaseVAE(BaseEstimator):
             max_epochs=self._n_epochs(n_samples),
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
+            iterator_train__drop_last=self._drop_last_batch(n_samples),
             train_split=train_split,
             callbacks=callbacks,
             device=self.device,
             verbose=int(self.verbose),
         )
+
+    def _drop_last_batch(self, n_samples):
+        """Whether training skips each epoch's incomplete last batch.
+
+        Only with ``batch_norm``, where a last batch of one image with 1x1
+        feature maps cannot be normalised (and small ones add noise to the
+        running statistics), and only when a full batch remains.
+        """
+        if not self.batch_norm:
+            return False
+        n_train = n_samples
+        if self.early_stopping:
+            n_train -= math.ceil(self.validation_fraction * n_samples)
+        return n_train > self.batch_size
 
     def __getstate__(self):
         state = super().__getstate__()

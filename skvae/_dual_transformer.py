@@ -168,6 +168,9 @@ class DualVAETransformer(VAETransformer):
         image_shape=None,
         hidden_dims=None,
         kernel_size=3,
+        activation="leaky_relu",
+        batch_norm=False,
+        pad_to=None,
         likelihood="gaussian",
         decoder_var="learned",
         beta=1.0,
@@ -198,6 +201,9 @@ class DualVAETransformer(VAETransformer):
             image_shape=image_shape,
             hidden_dims=hidden_dims,
             kernel_size=kernel_size,
+            activation=activation,
+            batch_norm=batch_norm,
+            pad_to=pad_to,
             likelihood=likelihood,
             decoder_var=decoder_var,
             beta=beta,
@@ -268,6 +274,12 @@ class DualVAETransformer(VAETransformer):
     def _module_kwargs(self):
         """Arguments of :func:`skvae.nn.make_dual_vae`, with "auto" sizes resolved."""
         kwargs = super()._module_kwargs()
+        unsupported = {"activation", "batch_norm", "pad_to"} & set(kwargs)
+        if unsupported:
+            raise ValueError(
+                f"DualVAETransformer does not take {', '.join(sorted(unsupported))}; "
+                "leave them at their defaults."
+            )
         _, height, width = self.input_shape_
         pool_size = self._auto_size(self.pool_size, AUTO_BACKGROUND_FIELD)
         n_pooled = math.prod(pooled_shape((1, height, width), pool_size))

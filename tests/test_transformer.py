@@ -181,3 +181,59 @@ def test_grid_search_in_parallel_processes(blobs_with_outliers):
     np.testing.assert_allclose(
         parallel.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
     )
+
+
+# -- the paper-style network options (batch_norm, activation, pad_to) -------
+
+PAPER_STYLE = {
+    "hidden_dims": (4, 8, 16),
+    "kernel_size": 5,
+    "batch_norm": True,
+    "activation": "relu",
+    "max_epochs": 2,
+    "latent_dim": 3,
+    "random_state": 0,
+}
+
+
+@pytest.mark.parametrize("pad_to", [None, 12, (10, 16)])
+def test_batch_norm_model_transforms_each_row_as_alone(digits, pad_to):
+    images = digits[0][:65]  # 65 = 64 + 1: the one-image last batch is dropped
+    transformer = VAETransformer(**PAPER_STYLE, pad_to=pad_to, batch_size=64)
+    codes = transformer.fit(images).transform(images)
+    alone = np.concatenate([transformer.transform(images[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(codes[:5], alone, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(transformer.transform(images), codes)
+    steps = sum(len(row["batches"]) for row in transformer.history_)
+    assert steps == 2  # one full batch per epoch
+    assert transformer.inverse_transform(codes[:2]).shape == (2, 8, 8)
+
+
+def test_pad_to_builds_the_layers_for_the_padded_size(digits):
+    transformer = VAETransformer(**PAPER_STYLE, pad_to=16).fit(digits[0][:64])
+    encoder = transformer.net_.module_.encoder
+    # 16 -> 8 -> 4 -> 2 with 16 channels (8 -> 4 -> 2 -> 1 without padding).
+    assert encoder.mu.in_features == 16 * 2 * 2
+    assert transformer.get_params()["pad_to"] == 16
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"pad_to": (16, 16, 16)}, "one side or an"),
+        ({"pad_to": 6}, "smaller than the images"),
+        ({"batch_norm": True, "architecture": "mlp"}, "convolutional architecture"),
+    ],
+)
+def test_invalid_layer_options_say_what_to_do(digits, params, message):
+    with pytest.raises(ValueError, match=message):
+        VAETransformer(latent_dim=2, max_epochs=1, **params).fit(digits[0][:20])
+
+
+def test_dual_vae_rejects_the_layer_options(digits):
+    from skvae import DualVAETransformer
+
+    with pytest.raises(ValueError, match="does not take batch_norm"):
+        DualVAETransformer(latent_dim=2, max_epochs=1, batch_norm=True).fit(
+            digits[0][:20]
+        )

@@ -2,6 +2,13 @@
 
 from torch import nn
 
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+
+
+def activation_layer(name):
+    """Return a new activation module: ``"leaky_relu"`` (slope 0.2) or ``"relu"``."""
+    return ACTIVATIONS[name]()
+
 
 def conv_block(
     in_channels,
@@ -10,13 +17,17 @@ def conv_block(
     *,
     transpose=False,
     output_padding=0,
-    activation=True,
+    activation="leaky_relu",
+    batch_norm=False,
 ):
     """Return a stride-2 convolution (or transposed convolution) block.
 
     Padding is ``kernel_size // 2`` so that, for an odd kernel, a stride-2
     convolution maps a side ``h`` to ``ceil(h / 2)``; the transposed block
     undoes that exactly when given the matching ``output_padding``.
+    ``activation=None`` returns the bare (output) layer, without batch
+    normalisation; otherwise the layer is followed by ``BatchNorm2d`` if
+    ``batch_norm`` and then the activation.
     """
     padding = kernel_size // 2
     if transpose:
@@ -32,16 +43,17 @@ def conv_block(
         layer = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride=2, padding=padding
         )
-    if not activation:
+    if activation is None:
         return layer
-    return nn.Sequential(layer, nn.LeakyReLU(0.2))
+    norm = [nn.BatchNorm2d(out_channels)] if batch_norm else []
+    return nn.Sequential(layer, *norm, activation_layer(activation))
 
 
-def mlp(sizes, *, final_activation=True):
-    """Return ``Linear`` layers through ``sizes``, LeakyReLU between them."""
+def mlp(sizes, *, final_activation=True, activation="leaky_relu"):
+    """Return ``Linear`` layers through ``sizes``, activations between them."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         if final_activation or i < len(sizes) - 2:
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(activation_layer(activation))
     return nn.Sequential(*layers)

@@ -3,6 +3,7 @@
 import math
 
 from torch import nn
+from torch.nn import functional as F
 
 from ._blocks import conv_block, mlp
 
@@ -32,15 +33,39 @@ class ConvEncoder(nn.Module):
         (rounding up).
     kernel_size : int
         Odd kernel size of every convolution.
+    activation : {"leaky_relu", "relu"}, default="leaky_relu"
+        Activation after each convolution.
+    batch_norm : bool, default=False
+        Whether a ``BatchNorm2d`` precedes each activation.
+    pad_to : tuple of int, default=None
+        ``(H', W')`` to zero-pad the images to (centred) before the first
+        convolution; the layers are sized for the padded images.
     """
 
-    def __init__(self, image_shape, latent_dim, channels=(32, 64), kernel_size=3):
+    def __init__(
+        self,
+        image_shape,
+        latent_dim,
+        channels=(32, 64),
+        kernel_size=3,
+        *,
+        activation="leaky_relu",
+        batch_norm=False,
+        pad_to=None,
+    ):
         super().__init__()
-        c, h, w = image_shape
+        self.padding = image_padding(image_shape, pad_to)
+        c, h, w = padded_shape(image_shape, pad_to)
         widths = (c, *channels)
         self.features = nn.Sequential(
             *[
-                conv_block(n_in, n_out, kernel_size)
+                conv_block(
+                    n_in,
+                    n_out,
+                    kernel_size,
+                    activation=activation,
+                    batch_norm=batch_norm,
+                )
                 for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
             ]
         )
@@ -52,6 +77,8 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x):
         """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""
+        if self.padding is not None:
+            x = F.pad(x, self.padding)
         h = self.features(x).flatten(start_dim=1)
         return self.mu(h), self.logvar(h)
 
@@ -72,15 +99,38 @@ class ConvDecoder(nn.Module):
         Channels of the encoder, in encoder order; the decoder mirrors them.
     kernel_size : int
         Odd kernel size of every transposed convolution.
+    activation : {"leaky_relu", "relu"}, default="leaky_relu"
+        Activation after the linear layer and each hidden transposed
+        convolution.
+    batch_norm : bool, default=False
+        Whether a ``BatchNorm2d`` precedes the activation of each hidden
+        transposed convolution (the linear layer has none, as a batch of one
+        could not be normalised).
+    pad_to : tuple of int, default=None
+        ``(H', W')`` the encoder pads to: the layers produce images of that
+        size, and the centre crop of ``image_shape`` is returned.
     """
 
-    def __init__(self, image_shape, latent_dim, channels=(32, 64), kernel_size=3):
+    def __init__(
+        self,
+        image_shape,
+        latent_dim,
+        channels=(32, 64),
+        kernel_size=3,
+        *,
+        activation="leaky_relu",
+        batch_norm=False,
+        pad_to=None,
+    ):
         super().__init__()
-        c, h, w = image_shape
+        self.padding = image_padding(image_shape, pad_to)
+        c, h, w = padded_shape(image_shape, pad_to)
         h_sides = downsampled_sides(h, len(channels))
         w_sides = downsampled_sides(w, len(channels))
         self.start_shape = (channels[-1], h_sides[-1], w_sides[-1])
-        self.project = mlp([latent_dim, math.prod(self.start_shape)])
+        self.project = mlp(
+            [latent_dim, math.prod(self.start_shape)], activation=activation
+        )
         widths = (*channels[::-1], c)
         n_layers = len(channels)
         blocks = []
@@ -98,7 +148,8 @@ class ConvDecoder(nn.Module):
                         _output_padding(h_in, h_target, kernel_size),
                         _output_padding(w_in, w_target, kernel_size),
                     ),
-                    activation=i < n_layers - 1,
+                    activation=activation if i < n_layers - 1 else None,
+                    batch_norm=batch_norm,
                 )
             )
         self.features = nn.Sequential(*blocks)
@@ -106,7 +157,36 @@ class ConvDecoder(nn.Module):
     def forward(self, z):
         """Return the likelihood parameters, shape ``(n, C, H, W)``."""
         h = self.project(z).view(-1, *self.start_shape)
-        return self.features(h)
+        out = self.features(h)
+        if self.padding is None:
+            return out
+        left, right, top, bottom = self.padding
+        return out[..., top : out.shape[-2] - bottom, left : out.shape[-1] - right]
+
+
+def padded_shape(image_shape, pad_to):
+    """``image_shape`` ``(C, H, W)`` with H and W replaced by ``pad_to``, if given."""
+    if pad_to is None:
+        return tuple(image_shape)
+    return (image_shape[0], *pad_to)
+
+
+def image_padding(image_shape, pad_to):
+    """``(left, right, top, bottom)`` zeros that centre an image in ``pad_to``.
+
+    ``None`` when there is nothing to pad. An odd difference puts the extra
+    row (column) at the bottom (right).
+    """
+    if pad_to is None or tuple(pad_to) == tuple(image_shape[1:]):
+        return None
+    (_, h, w), (h_to, w_to) = image_shape, pad_to
+    if h_to < h or w_to < w:
+        raise ValueError(
+            f"pad_to={tuple(pad_to)} is smaller than the images ({h}, {w}); "
+            "pass a size at least as large as the images, or None."
+        )
+    top, left = (h_to - h) // 2, (w_to - w) // 2
+    return (left, w_to - w - left, top, h_to - h - top)
 
 
 def _output_padding(side_in, side_target, kernel_size):

@@ -29,6 +29,9 @@ def make_vae(
     architecture="auto",
     aggregation="conv",
     attention_weight=1.0,
+    activation="leaky_relu",
+    batch_norm=False,
+    pad_to=None,
 ):
     """Build a :class:`VAE` for inputs of ``input_shape``.
 
@@ -62,7 +65,32 @@ def make_vae(
         (:class:`CurvatureAttention`); ignored by the other architectures.
     attention_weight : float, default=1.0
         Weight of the Grad2VAE's attention loss; ignored by the others.
+    activation : {"leaky_relu", "relu"}, default="leaky_relu"
+        Hidden activation of the convolutional and dense architectures (the
+        Grad2VAE fixes its own).
+    batch_norm : bool, default=False
+        Batch normalisation before each hidden convolution's activation
+        (convolutional architecture only).
+    pad_to : tuple of int, default=None
+        ``(H', W')`` the convolutional architecture zero-pads images to
+        (see :class:`ConvEncoder`); the likelihood stays on ``input_shape``.
     """
+    if architecture == "grad2vae" and (batch_norm or activation != "leaky_relu"):
+        raise ValueError(
+            "architecture='grad2vae' has fixed activations and no batch "
+            "normalisation; leave activation and batch_norm at their defaults."
+        )
+    if pad_to is not None and (architecture == "grad2vae" or len(input_shape) != 3):
+        raise ValueError(
+            "pad_to applies to the convolutional architecture only; got "
+            f"architecture={architecture!r} and input shape {tuple(input_shape)}."
+        )
+    if batch_norm and len(input_shape) != 3:
+        raise ValueError(
+            "batch_norm applies to the convolutional architecture only; the "
+            f"input shape {tuple(input_shape)} builds dense layers."
+        )
+    layers = {"activation": activation, "batch_norm": batch_norm}
     lik = make_likelihood(likelihood, decoder_var, input_shape)
     if architecture == "grad2vae":
         if n_classes is not None:
@@ -80,12 +108,16 @@ def make_vae(
             attention_weight=attention_weight,
         )
     if len(input_shape) == 3:
-        encoder = ConvEncoder(input_shape, latent_dim, hidden_dims, kernel_size)
-        decoder = ConvDecoder(input_shape, latent_dim, hidden_dims, kernel_size)
+        encoder = ConvEncoder(
+            input_shape, latent_dim, hidden_dims, kernel_size, pad_to=pad_to, **layers
+        )
+        decoder = ConvDecoder(
+            input_shape, latent_dim, hidden_dims, kernel_size, pad_to=pad_to, **layers
+        )
     else:
         n_features = math.prod(input_shape)
-        encoder = MLPEncoder(n_features, latent_dim, hidden_dims)
-        decoder = MLPDecoder(n_features, latent_dim, hidden_dims)
+        encoder = MLPEncoder(n_features, latent_dim, hidden_dims, activation=activation)
+        decoder = MLPDecoder(n_features, latent_dim, hidden_dims, activation=activation)
     if n_classes is None:
         return VAE(encoder, decoder, lik)
     return SemiSupervisedVAE(

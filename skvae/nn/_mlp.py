@@ -16,11 +16,20 @@ class MLPEncoder(nn.Module):
         Size of the latent code.
     hidden_dims : tuple of int
         Widths of the hidden layers.
+    activation : {"leaky_relu", "relu"}, default="leaky_relu"
+        Activation of the hidden layers.
     """
 
-    def __init__(self, n_features, latent_dim, hidden_dims=(256, 128)):
+    def __init__(
+        self,
+        n_features,
+        latent_dim,
+        hidden_dims=(256, 128),
+        *,
+        activation="leaky_relu",
+    ):
         super().__init__()
-        self.features = mlp([n_features, *hidden_dims])
+        self.features = mlp([n_features, *hidden_dims], activation=activation)
         self.mu = nn.Linear(hidden_dims[-1], latent_dim)
         self.logvar = nn.Linear(hidden_dims[-1], latent_dim)
 
@@ -41,12 +50,23 @@ class MLPDecoder(nn.Module):
         Size of the latent code.
     hidden_dims : tuple of int
         Widths of the encoder's hidden layers; the decoder mirrors them.
+    activation : {"leaky_relu", "relu"}, default="leaky_relu"
+        Activation of the hidden layers.
     """
 
-    def __init__(self, n_features, latent_dim, hidden_dims=(256, 128)):
+    def __init__(
+        self,
+        n_features,
+        latent_dim,
+        hidden_dims=(256, 128),
+        *,
+        activation="leaky_relu",
+    ):
         super().__init__()
         self.net = mlp(
-            [latent_dim, *hidden_dims[::-1], n_features], final_activation=False
+            [latent_dim, *hidden_dims[::-1], n_features],
+            final_activation=False,
+            activation=activation,
         )
 
     def forward(self, z):

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -60,3 +62,88 @@ def test_vae_accepts_user_modules():
 
     vae = VAE(encoder, decoder, BernoulliLikelihood())
     assert vae(torch.rand(2, 1, 8, 8))[0].shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "image_shape, pad_to, padding",
+    [((1, 28, 28), (32, 32), (2, 2, 2, 2)), ((2, 7, 13), (9, 16), (1, 2, 1, 1))],
+)
+def test_pad_to_pads_the_encoder_input_and_crops_the_decoder_output(
+    image_shape, pad_to, padding
+):
+    kwargs = {"channels": (4, 8, 8), "kernel_size": 5, "pad_to": pad_to}
+    encoder = ConvEncoder(image_shape, 3, **kwargs)
+    decoder = ConvDecoder(image_shape, 3, **kwargs)
+    assert encoder.padding == decoder.padding == padding
+    # The layers are sized for the padded image: 32 -> 16 -> 8 -> 4.
+    assert encoder.mu.in_features == 8 * math.prod(-(-side // 8) for side in pad_to)
+    x = torch.rand(2, *image_shape)
+    assert decoder(encoder(x)[0]).shape == (2, *image_shape)
+    # Padding is zeros: an image and its zero-padded copy encode alike.
+    unpadded = ConvEncoder(
+        (image_shape[0], *pad_to), 3, channels=(4, 8, 8), kernel_size=5
+    )
+    unpadded.load_state_dict(encoder.state_dict())
+    left, right, top, bottom = padding
+    padded_x = torch.nn.functional.pad(x, (left, right, top, bottom))
+    torch.testing.assert_close(unpadded(padded_x)[0], encoder(x)[0])
+
+
+def test_pad_to_smaller_than_the_image_is_an_error():
+    with pytest.raises(ValueError, match="smaller than the images"):
+        ConvEncoder((1, 28, 28), 3, pad_to=(24, 32))
+
+
+def test_batch_norm_and_relu_follow_every_hidden_convolution():
+    vae = make_vae(
+        (1, 32, 32),
+        8,
+        hidden_dims=(4, 8, 16),
+        kernel_size=5,
+        batch_norm=True,
+        activation="relu",
+    )
+    modules = list(vae.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in modules) == 3 + 2
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in modules)
+    assert sum(isinstance(m, torch.nn.ReLU) for m in modules) == 3 + 1 + 2
+    # The output layer is bare: a Gaussian mean may be any real number.
+    assert isinstance(vae.decoder.features[-1], torch.nn.ConvTranspose2d)
+
+
+def test_batch_norm_in_eval_mode_is_deterministic_and_batch_independent():
+    vae = make_vae((1, 8, 8), 4, hidden_dims=(8, 16), batch_norm=True)
+    x = torch.rand(16, 1, 8, 8)
+    vae.train()
+    vae(x * 3)  # moves the running statistics away from their start
+    vae.eval()
+    with torch.no_grad():
+        together = vae(x).params
+        alone = torch.cat([vae(x[i : i + 1]).params for i in range(16)])
+    torch.testing.assert_close(together, alone)
+    with torch.no_grad():
+        torch.testing.assert_close(vae(x).params, together)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"input_shape": (10,), "batch_norm": True}, "convolutional architecture"),
+        ({"input_shape": (10,), "pad_to": (4, 4)}, "convolutional architecture"),
+        (
+            {"input_shape": (1, 8, 8), "architecture": "grad2vae", "batch_norm": True},
+            "grad2vae",
+        ),
+        (
+            {
+                "input_shape": (1, 8, 8),
+                "architecture": "grad2vae",
+                "activation": "relu",
+            },
+            "grad2vae",
+        ),
+    ],
+)
+def test_layer_options_outside_their_architectures_are_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_vae(latent_dim=2, hidden_dims=(4, 8), **kwargs)
