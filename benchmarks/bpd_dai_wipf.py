@@ -27,7 +27,9 @@ with the paper's network, built through skvae's public parameters:
 - ``summarize`` writes the table and the training curves.
 
 Outlier sets, none downloaded: scikit-learn's 8x8 digits upscaled to 20x20
-and centred in 32x32 as MNIST digits are ("digits", the MNIST stand-in);
+and centred in 32x32 as MNIST digits are ("digits", an MNIST stand-in);
+digits typeset in DejaVu fonts with MNIST's size normalisation ("rendered",
+a stand-in with sharp strokes);
 Fashion-MNIST test images inverted (``255 - x``) and uniform 8-bit noise.
 Example (one thread per process; two processes run side by side)::
 
@@ -48,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _environment import environment
-from scipy.ndimage import zoom
+from scipy.ndimage import center_of_mass, zoom
 from sklearn.datasets import load_digits
 from skorch.callbacks import Callback, Checkpoint, LoadInitState
 
@@ -74,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--n-eval", type=int, default=1000)
     parser.add_argument("--n-samples", type=int, default=16)
     parser.add_argument("--n-curve", type=int, default=300)
+    parser.add_argument(
+        "--curve-only", action="store_true", help="evaluate new epochs, no table"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/bpd_dai_wipf")
@@ -201,6 +206,59 @@ def digits_32x32():
     return out
 
 
+def rendered_digits_32x32(n, seed):
+    """Typeset digits drawn like MNIST's, as uint8 ``(n, 32, 32)``.
+
+    A second MNIST stand-in, with MNIST's sharp strokes at 28x28 (the
+    upscaled 8x8 digits are smooth blobs): a random digit in one of matplotlib's
+    DejaVu fonts (regular or bold, sans, serif or mono), rotated by up to 15
+    degrees, cropped, scaled so its longer side is 20 pixels, placed with
+    its centre of mass at the centre of 28x28 (MNIST's normalisation), then
+    padded to 32x32. About 82% of the 28x28 pixels are black, as in MNIST.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), dtype=np.float32)
+    for i in range(n):
+        figure = Figure(figsize=(1, 1), dpi=112, facecolor="black")
+        canvas = FigureCanvasAgg(figure)
+        family, weight = RENDER_FONTS[rng.integers(len(RENDER_FONTS))]
+        figure.text(
+            0.5,
+            0.5,
+            str(rng.integers(10)),
+            color="white",
+            ha="center",
+            va="center",
+            fontsize=rng.uniform(60, 80),
+            family=family,
+            weight=weight,
+            rotation=rng.uniform(-15, 15),
+        )
+        canvas.draw()
+        ink = np.asarray(canvas.buffer_rgba())[..., 0] / 255.0
+        rows, cols = np.nonzero(ink > 0.1)
+        ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        digit = np.clip(zoom(ink, 20 / max(ink.shape), order=1), 0.0, 1.0)
+        centre_row, centre_col = center_of_mass(digit)
+        height, width = digit.shape
+        top = int(np.clip(round(14 - centre_row), 0, 28 - height))
+        left = int(np.clip(round(14 - centre_col), 0, 28 - width))
+        out[i, top : top + height, left : left + width] = digit
+    return pad_to_32(np.round(out * 255).astype(np.uint8))
+
+
+RENDER_FONTS = [
+    ("DejaVu Sans", "normal"),
+    ("DejaVu Sans", "bold"),
+    ("DejaVu Serif", "normal"),
+    ("DejaVu Serif", "bold"),
+    ("DejaVu Sans Mono", "bold"),
+]
+
+
 def evaluation_sets(n_eval, seed):
     """The 8-bit image sets to score, ``(n, 32, 32)`` uint8 each."""
     train = load_fashion_mnist(subset="train", return_X_y=True)[0][:n_eval]
@@ -214,6 +272,7 @@ def evaluation_sets(n_eval, seed):
         "train": pad_to_32(train.reshape(-1, 28, 28)),
         "test": test,
         "digits": digits_32x32()[:n_eval],
+        "rendered": rendered_digits_32x32(n_eval, seed),
         "inverted": 255 - test,
         "noise": rng.integers(0, 256, size=test.shape, dtype=np.uint8),
     }
@@ -261,25 +320,23 @@ def evaluate(args):
     noise = latent_noise(args.n_samples, args.kappa, args.random_state)
     sets = evaluation_sets(args.n_eval, args.random_state)
     curve_path = out / f"{run_name(args)}_curve.jsonl"
-    done = set()
-    if curve_path.exists():
-        done = {
-            json.loads(line)["epoch"] for line in curve_path.read_text().splitlines()
-        }
+    curve = {row["epoch"]: row for row in read_curve(curve_path)}
     paths = snapshots(checkpoint_dir)
     for path in paths:
         module, snapshot = load_snapshot(path, args.kappa)
-        if snapshot["epoch"] in done:
-            continue
-        start = time.perf_counter()
-        row = {"epoch": snapshot["epoch"], "steps": snapshot["steps"]}
+        row = curve.setdefault(
+            snapshot["epoch"], {"epoch": snapshot["epoch"], "steps": snapshot["steps"]}
+        )
         row["gamma"] = module.likelihood.variance
-        for name in ("train", "test", "digits"):
+        missing = [name for name in CURVE_SETS if name not in row]
+        for name in missing:
             row[name] = set_bpd(module, sets[name][: args.n_curve], noise)[0]
-        row["seconds"] = time.perf_counter() - start
-        with curve_path.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-        print(json.dumps(row))
+        if missing:
+            lines = [json.dumps(curve[epoch]) for epoch in sorted(curve)]
+            curve_path.write_text("\n".join(lines) + "\n")
+            print(json.dumps(row))
+    if args.curve_only:
+        return
     module, snapshot = load_snapshot(paths[-1], args.kappa)
     start = time.perf_counter()
     table = {
@@ -307,17 +364,19 @@ def evaluate(args):
 
 # Dai & Wipf (2019), table 1: BPD per latent size kappa, and the learned gamma.
 PAPER = {
-    16: {"train": 2.375, "test": 2.805, "digits": 9.598, "gamma": 0.0055},
-    32: {"train": 2.208, "test": 2.690, "digits": 8.618, "gamma": 0.0040},
-    64: {"train": 2.084, "test": 2.562, "digits": 6.294, "gamma": 0.0030},
-    128: {"train": 2.009, "test": 2.424, "digits": 4.958, "gamma": 0.0024},
-    256: {"train": 2.054, "test": 2.397, "digits": 4.578, "gamma": 0.0023},
-    512: {"train": 2.020, "test": 2.301, "digits": 4.351, "gamma": 0.0024},
+    16: {"train": 2.375, "test": 2.805, "mnist": 9.598, "gamma": 0.0055},
+    32: {"train": 2.208, "test": 2.690, "mnist": 8.618, "gamma": 0.0040},
+    64: {"train": 2.084, "test": 2.562, "mnist": 6.294, "gamma": 0.0030},
+    128: {"train": 2.009, "test": 2.424, "mnist": 4.958, "gamma": 0.0024},
+    256: {"train": 2.054, "test": 2.397, "mnist": 4.578, "gamma": 0.0023},
+    512: {"train": 2.020, "test": 2.301, "mnist": 4.351, "gamma": 0.0024},
 }
+CURVE_SETS = ("train", "test", "digits", "rendered")
 ROWS = {
     "train": "Fashion-MNIST train",
     "test": "Fashion-MNIST test",
-    "digits": "digits (MNIST stand-in; paper: MNIST)",
+    "digits": "upscaled 8x8 digits (MNIST stand-in; paper: MNIST)",
+    "rendered": "typeset digits (MNIST stand-in; paper: MNIST)",
     "inverted": "Fashion-MNIST test inverted",
     "noise": "uniform noise",
 }
@@ -353,7 +412,8 @@ def summarize(args):
         cells = [title]
         for table in tables:
             mean, sem = table["discrete"][name]
-            paper = PAPER.get(table["kappa"], {}).get(name)
+            paper_name = "mnist" if name in ("digits", "rendered") else name
+            paper = PAPER.get(table["kappa"], {}).get(paper_name)
             cells += [
                 f"{mean:.3f} ± {sem:.3f}",
                 f"{table['density'][name][0]:.2f}",
@@ -380,7 +440,8 @@ def summarize(args):
             lines.append(
                 f"- {table['run']} epoch {row['epoch']} ({row['steps']:,} steps): "
                 f"train {row['train']:.3f}, test {row['test']:.3f}, "
-                f"digits {row['digits']:.3f}, gamma {row['gamma']:.4f}"
+                f"digits {row['digits']:.3f}, typeset {row['rendered']:.3f}, "
+                f"gamma {row['gamma']:.4f}"
             )
     (out / "table.md").write_text("\n".join(lines) + "\n")
     plot_curves(tables, out)
@@ -421,23 +482,12 @@ def plot_curves(tables, out):
             )
         curve = read_curve(out / f"{run}_curve.jsonl")
         steps = [row["steps"] for row in curve]
-        ax_bpd.plot(
-            steps,
-            [row["test"] for row in curve],
-            "o-",
-            color=color,
-            label=f"{run} test",
-        )
-        ax_bpd.plot(
-            steps,
-            [row["digits"] for row in curve],
-            "s--",
-            color=color,
-            label=f"{run} digits",
-        )
+        for name, style in (("test", "o-"), ("digits", "s--"), ("rendered", "^:")):
+            values = [row[name] for row in curve]
+            ax_bpd.plot(steps, values, style, color=color, label=f"{run} {name}")
         paper = PAPER.get(table["kappa"])
         if paper:
-            ax_bpd.axhline(paper["test"], color=color, lw=0.8, ls=":")
+            ax_bpd.axhline(paper["test"], color=color, lw=0.8)
     ax_loss.set(
         xlabel="Adam step",
         ylabel="density BPD of the training batch (200-step mean)",
@@ -446,7 +496,7 @@ def plot_curves(tables, out):
     ax_bpd.set(
         xlabel="Adam step",
         ylabel="BPD (discretised, IWAE)",
-        title="Test and digits BPD per epoch (dotted: paper's test BPD)",
+        title="BPD per epoch (thin line: the paper's test BPD)",
     )
     ax_loss.legend(fontsize=8)
     ax_bpd.legend(fontsize=7, ncol=2)
