@@ -82,12 +82,19 @@ class GaussianLikelihood(nn.Module):
     def log_prob_discrete(self, x, params, levels=256):
         """Per-sample log-probability of ``x`` quantised to ``levels`` values, ``(n,)``.
 
+        The sum over features of :meth:`log_prob_discrete_per_feature`.
+        """
+        return _sum_per_sample(self.log_prob_discrete_per_feature(x, params, levels))
+
+    def log_prob_discrete_per_feature(self, x, params, levels=256):
+        """Log-probability of each quantised value of ``x``, shaped like ``x``.
+
         The values are ``k / (levels - 1)`` for k in 0..levels-1 (8-bit
         pixels scaled by 1/255). Each gets the mass the Gaussian puts on its
         cell, ``[x - h, x + h]`` with ``h = 1 / (2 (levels - 1))``; the cells
         of 0 and 1 extend to -inf and +inf, so the masses of all levels sum
         to one (the discretised Gaussian of Salimans et al. 2017 and Ho et
-        al. 2020). Uses the eval-mode variance, summed over features.
+        al. 2020). Uses the eval-mode variance.
         """
         half_cell = 0.5 / (levels - 1)
         scale = torch.exp(0.5 * self.log_var)
@@ -100,8 +107,7 @@ class GaussianLikelihood(nn.Module):
         mirrored = lower > 0
         log_hi = torch.special.log_ndtr(torch.where(mirrored, -lower, upper))
         log_lo = torch.special.log_ndtr(torch.where(mirrored, -upper, lower))
-        log_mass = log_hi + torch.log1p(-torch.exp(log_lo - log_hi))
-        return _sum_per_sample(log_mass)
+        return log_hi + torch.log1p(-torch.exp(log_lo - log_hi))
 
     def _update_variance(self, squared_error):
         """Return the batch's optimum log-variance; average it into ``log_var``.
