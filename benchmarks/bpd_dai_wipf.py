@@ -303,7 +303,7 @@ def load_snapshot(path, kappa):
 def set_bpd(module, images, noise, *, density=False):
     """Mean and standard error of the BPD of ``images`` (uint8, (n, 32, 32))."""
     X = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    kwargs = {"noise": noise, "input_shape": (1, SIDE, SIDE)}
+    kwargs = {"noise": noise, "input_shape": (1, SIDE, SIDE), "batch_size": 250}
     if density:
         bpd = bits_per_dim(
             iwae_scores(module, X, **kwargs), X.shape[1], discretization=256
@@ -328,7 +328,9 @@ def black_and_other_bits(module, images):
         return -log_mass.flatten(start_dim=1) / np.log(2)
 
     X = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    bits = map_batches(per_pixel_bits, module, X, input_shape=(1, SIDE, SIDE))
+    bits = map_batches(
+        per_pixel_bits, module, X, input_shape=(1, SIDE, SIDE), batch_size=250
+    )
     black = images.reshape(len(images), -1) == 0
     return {
         "black_fraction": float(black.mean()),
