@@ -142,14 +142,20 @@ def make_vae_gamma_jointly(*args, **kwargs):
     return module
 
 
+# The paper's network, as estimator parameters (also those of make_vae).
+PAPER_NETWORK = {
+    "hidden_dims": (64, 128, 256),
+    "kernel_size": 5,
+    "batch_norm": True,
+    "activation": "relu",
+    "decoder_var": "learned",
+}
+
+
 def paper_model(args, max_epochs):
     model = CheckpointedTransformer(
         latent_dim=args.kappa,
-        hidden_dims=(64, 128, 256),
-        kernel_size=5,
-        batch_norm=True,
-        activation="relu",
-        decoder_var="learned",
+        **PAPER_NETWORK,
         lr=1e-4,
         batch_size=args.batch_size,
         max_epochs=max_epochs,
@@ -286,15 +292,7 @@ def evaluation_sets(n_eval, seed):
 
 def load_snapshot(path, kappa):
     """The module of a saved epoch, in eval mode."""
-    module = make_vae(
-        (1, SIDE, SIDE),
-        kappa,
-        hidden_dims=(64, 128, 256),
-        kernel_size=5,
-        decoder_var="learned",
-        batch_norm=True,
-        activation="relu",
-    )
+    module = make_vae((1, SIDE, SIDE), kappa, **PAPER_NETWORK)
     snapshot = torch.load(path, weights_only=True)
     module.load_state_dict(snapshot["state_dict"])
     return module.eval(), snapshot
