@@ -9,6 +9,7 @@ incompatible skvae version with a message that says what to do.
 import pickle
 import platform
 import warnings
+from pathlib import Path
 
 import sklearn
 import skorch
@@ -33,6 +34,22 @@ def save(estimator, path):
         A skvae estimator, usually fitted.
     path : str or path-like
         Destination file.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import skvae
+    >>> from skvae import VAETransformer
+    >>> X = np.random.RandomState(0).normal(size=(40, 5))
+    >>> vae = VAETransformer(latent_dim=2, max_epochs=2, random_state=0).fit(X)
+    >>> path = skvae.save(vae, "vae.skvae")
+    >>> np.array_equal(skvae.load(path).transform(X), vae.transform(X))
+    True
     """
     envelope = {
         "format": FORMAT,
@@ -41,6 +58,7 @@ def save(estimator, path):
     }
     with open(path, "wb") as f:
         pickle.dump(envelope, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return Path(path)
 
 
 def load(path):
@@ -62,6 +80,17 @@ def load(path):
     ValueError
         If the file was not written by :func:`save`, or by an skvae version
         whose major.minor differs from the installed one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import skvae
+    >>> from skvae import VAEOutlierDetector
+    >>> X = np.random.RandomState(0).normal(size=(40, 5))
+    >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
+    >>> loaded = skvae.load(skvae.save(det, "detector.skvae"))
+    >>> np.array_equal(loaded.predict(X), det.predict(X))
+    True
     """
     with open(path, "rb") as f, warnings.catch_warnings():
         # The envelope's version check below says it better.
@@ -88,6 +117,15 @@ class InconsistentVersionWarning(UserWarning):
 
     Like scikit-learn's warning of the same name: the fitted state may not
     mean the same thing in the installed version.
+
+    Examples
+    --------
+    Turn it into an error where a silent version mismatch is not acceptable:
+
+    >>> import warnings
+    >>> from skvae import InconsistentVersionWarning
+    >>> warnings.simplefilter("error", InconsistentVersionWarning)
+    >>> warnings.resetwarnings()
     """
 
 

@@ -68,9 +68,22 @@ def reconstruct(estimator, X, *, batch_size=256):
 
     Returns
     -------
-    X_rec : ndarray of shape (n_samples, *input_shape_)
+    X_rec : ndarray of shape ``(n_samples, *input_shape_)``
         Reconstructions: ``(n, C, H, W)`` for the convolutional architecture,
         ``(n, n_features)`` for the dense one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.explain import reconstruct
+    >>> reconstruct(det, X[:4]).shape  # 64 features were read as 8x8 images
+    (4, 1, 8, 8)
     """
     module, X, kwargs = _validated(estimator, X)
 
@@ -112,7 +125,7 @@ def anomaly_map(estimator, X, *, batch_size=256):
 
     Returns
     -------
-    maps : ndarray of shape (n_samples, *input_shape_)
+    maps : ndarray of shape ``(n_samples, *input_shape_)``
         ``(n, C, H, W)`` for the convolutional architecture,
         ``(n, n_features)`` for the dense one; in nats.
 
@@ -284,6 +297,19 @@ def gradient_attention_map(estimator, X, *, layer=-1, latent_unit=None, batch_si
     .. [1] Liu, W., Li, R., Zheng, M., Karanam, S., Wu, Z., Bhanu, B.,
        Radke, R. J. & Camps, O. (2020). Towards Visually Explaining
        Variational Autoencoders. CVPR. :arxiv:`1911.07389`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.explain import gradient_attention_map
+    >>> gradient_attention_map(det, X[:4], layer=0).shape  # one map per image
+    (4, 8, 8)
     """
     check_is_fitted(estimator, "net_")
     encoder = _conv_encoder(estimator, "gradient_attention_map")
@@ -448,6 +474,20 @@ def grad2vae_map(
        on Online Attentions Preserving Curvatures of Representations. ICIAP.
     .. [2] Dombrowski, A.-K. et al. (2019). Explanations can be manipulated
        and geometry is to blame. NeurIPS. :arxiv:`1906.07983`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.explain import grad2vae_map
+    >>> maps = grad2vae_map(det, X[:4])
+    >>> maps.shape, bool((maps >= 0).all())
+    ((4, 8, 8), True)
     """
     check_is_fitted(estimator, "net_")
     encoder = _conv_encoder(estimator, "grad2vae_map")

@@ -102,6 +102,24 @@ class DetectorScorer(nn.Module):
     Build it with :func:`scorer_module`. ``forward`` takes float32 samples
     of shape ``(n, *sample_shape)`` and returns float64 scores of shape
     ``(n,)``.
+
+    Parameters
+    ----------
+    detector : VAEOutlierDetector
+        A fitted detector; its ``score_type`` decides what is computed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skvae import VAEOutlierDetector
+    >>> from skvae.export import DetectorScorer
+    >>> X = np.random.RandomState(0).normal(size=(40, 5)).astype(np.float32)
+    >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
+    >>> with torch.no_grad():
+    ...     scores = DetectorScorer(det)(torch.as_tensor(X)).numpy()
+    >>> bool(np.allclose(scores, det.score_samples(X)))
+    True
     """
 
     def __init__(self, detector):
@@ -168,6 +186,20 @@ def scorer_module(detector):
     scorer : DetectorScorer
         In eval mode, on the CPU; ``scorer(x)`` with ``x`` a float32 tensor
         of shape ``(n, *sample_shape)`` returns the float64 scores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skvae import VAEOutlierDetector
+    >>> from skvae.export import scorer_module
+    >>> X = np.random.RandomState(0).normal(size=(40, 5)).astype(np.float32)
+    >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
+    >>> scorer = scorer_module(det)
+    >>> with torch.no_grad():
+    ...     scores = scorer(torch.as_tensor(X)).numpy()
+    >>> bool(np.allclose(scores, det.score_samples(X)))
+    True
     """
     if not isinstance(detector, VAEOutlierDetector):
         raise TypeError(
@@ -203,6 +235,20 @@ def export_onnx(detector, path):
     -------
     path : pathlib.Path
         The file written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime
+    >>> from skvae import VAEOutlierDetector
+    >>> from skvae.export import export_onnx
+    >>> X = np.random.RandomState(0).normal(size=(40, 5)).astype(np.float32)
+    >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
+    >>> path = export_onnx(det, "detector.onnx")
+    >>> session = onnxruntime.InferenceSession(str(path))
+    >>> scores = session.run(None, {"x": X})[0]
+    >>> bool(np.allclose(scores, det.score_samples(X), atol=1e-4))
+    True
     """
     try:
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
@@ -245,6 +291,20 @@ def export_torchscript(detector, path):
     -------
     path : pathlib.Path
         The file written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skvae import VAEOutlierDetector
+    >>> from skvae.export import export_torchscript
+    >>> X = np.random.RandomState(0).normal(size=(40, 5)).astype(np.float32)
+    >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
+    >>> scorer = torch.jit.load(str(export_torchscript(det, "detector.pt")))
+    >>> with torch.no_grad():
+    ...     scores = scorer(torch.as_tensor(X)).numpy()
+    >>> bool(np.allclose(scores, det.score_samples(X)))
+    True
     """
     scorer = scorer_module(detector)
     path = Path(path)

@@ -23,6 +23,26 @@ from torch.nn import functional as F
 from .nn import elbo
 from .utils._torch import evaluating
 
+# The scores users call on a fitted module; the other functions here are
+# plumbing the estimators, explanations and export share.
+__all__ = [
+    "NeighborDistance",
+    "bits_per_dim",
+    "decoded_means",
+    "discrete_iwae_scores",
+    "elbo_scores",
+    "iwae_scores",
+    "latent_gaussian",
+    "latent_mahalanobis_scores",
+    "latent_means",
+    "latent_noise",
+    "mahalanobis_scores",
+    "map_batches",
+    "reconstruction_probability_scores",
+    "reconstruction_scores",
+    "transformation_outputs",
+]
+
 # Rows per forward pass when scoring (see score_block_rows). Each pass has
 # exactly that many rows, the last one padded, so that a row's result never
 # depends on the rest of X; a lone row costs a whole block. On the CPU a
@@ -111,6 +131,17 @@ def map_batches(
     out : ndarray of shape (n_samples, ...) or dict of them
         The stacked outputs, as float64 on the CPU; a dict of such arrays
         when ``fn`` returns a dict of tensors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import map_batches
+    >>> first_latent_mean = lambda module, x: module.encode(x)[0][:, 0]
+    >>> map_batches(first_latent_mean, module, X, input_shape=(1, 8, 8)).shape
+    (5,)
     """
     if batch_size is None:
         batch_size = score_block_rows(input_shape, device)
@@ -150,6 +181,31 @@ def elbo_scores(module, X, **kwargs):
 
     ``log p(x|z=mu) - KL(q(z|x) || p(z))``; higher means more typical.
     Keyword arguments go to :func:`map_batches`.
+
+    Parameters
+    ----------
+    module : skvae.nn.VAE
+        A fitted VAE, e.g. a fitted estimator's ``module_``.
+    X : ndarray of shape (n_samples, n_features)
+        Validated input rows.
+    **kwargs
+        ``input_shape`` (the estimator's ``input_shape_``), ``batch_size``
+        and ``device``, passed to :func:`map_batches`.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        The ELBO of each sample, in nats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import elbo_scores
+    >>> elbo_scores(module, X, input_shape=(1, 8, 8)).shape
+    (5,)
     """
 
     def batch_elbo(module, x):
@@ -222,6 +278,31 @@ def latent_means(module, X, **kwargs):
     """Posterior means ``mu`` of q(z|x), shape ``(n_samples, latent_dim)``.
 
     Keyword arguments go to :func:`map_batches`.
+
+    Parameters
+    ----------
+    module : skvae.nn.VAE
+        A fitted VAE, e.g. a fitted estimator's ``module_``.
+    X : ndarray of shape (n_samples, n_features)
+        Validated input rows.
+    **kwargs
+        ``input_shape`` (the estimator's ``input_shape_``), ``batch_size``
+        and ``device``, passed to :func:`map_batches`.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, latent_dim)
+        The posterior mean of each sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import latent_means
+    >>> latent_means(module, X, input_shape=(1, 8, 8)).shape
+    (5, 2)
     """
     return map_batches(lambda module, x: module.encode(x)[0], module, X, **kwargs)
 
@@ -230,6 +311,29 @@ def decoded_means(module, Z, **kwargs):
     """Return the decoder means E[x|z] of latent codes ``Z``, one flat row each.
 
     Keyword arguments go to :func:`map_batches`.
+
+    Parameters
+    ----------
+    module : skvae.nn.VAE
+        A fitted VAE, e.g. a fitted estimator's ``module_``.
+    Z : ndarray of shape (n_samples, latent_dim)
+        Latent codes.
+    **kwargs
+        ``batch_size`` and ``device``, passed to :func:`map_batches`.
+
+    Returns
+    -------
+    X_decoded : ndarray of shape (n_samples, n_features)
+        The decoder mean of each code, flattened.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> from skvae.scoring import decoded_means
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))
+    >>> decoded_means(module, np.zeros((3, 2), dtype=np.float32)).shape
+    (3, 64)
     """
 
     def decode_mean(module, z):
@@ -248,6 +352,31 @@ def reconstruction_scores(module, X, **kwargs):
     as the negative squared error does; for a Bernoulli decoder it is the
     negative binary cross-entropy. Keyword arguments go to
     :func:`map_batches`.
+
+    Parameters
+    ----------
+    module : skvae.nn.VAE
+        A fitted VAE, e.g. a fitted estimator's ``module_``.
+    X : ndarray of shape (n_samples, n_features)
+        Validated input rows.
+    **kwargs
+        ``input_shape`` (the estimator's ``input_shape_``), ``batch_size``
+        and ``device``, passed to :func:`map_batches`.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        ``log p(x|z=mu)`` of each sample, in nats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import reconstruction_scores
+    >>> reconstruction_scores(module, X, input_shape=(1, 8, 8)).shape
+    (5,)
     """
 
     def batch_log_px(module, x):
@@ -263,6 +392,27 @@ def latent_noise(n_draws, latent_dim, seed):
     so the same arguments give the same draws on every machine and device.
     The Monte-Carlo scores use row ``k`` for the k-th posterior sample of
     every input: ``z_k = mu + sigma * eps_k``.
+
+    Parameters
+    ----------
+    n_draws : int
+        Number of draws K.
+    latent_dim : int
+        Size of the latent code.
+    seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    noise : torch.Tensor of shape (n_draws, latent_dim)
+        The draws, float32, on the CPU.
+
+    Examples
+    --------
+    >>> from skvae.scoring import latent_noise
+    >>> noise = latent_noise(16, 2, seed=0)
+    >>> tuple(noise.shape), bool((noise == latent_noise(16, 2, seed=0)).all())
+    ((16, 2), True)
     """
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn((n_draws, latent_dim), generator=generator)
@@ -321,6 +471,18 @@ def iwae_scores(module, X, *, noise, **kwargs):
     -------
     scores : ndarray of shape (n_samples,)
         The IWAE bound of each sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import elbo_scores, iwae_scores, latent_noise
+    >>> noise = latent_noise(64, 2, seed=0)
+    >>> iwae = iwae_scores(module, X, noise=noise, input_shape=(1, 8, 8))
+    >>> iwae.shape
+    (5,)
     """
     return per_sample_outputs(module, X, noise=noise, **kwargs)["iwae"]
 
@@ -356,6 +518,22 @@ def discrete_iwae_scores(module, X, *, noise, levels=256, **kwargs):
     -------
     scores : ndarray of shape (n_samples,)
         The bound on ``log P(x)`` of each sample.
+
+    Examples
+    --------
+    Bits per dimension of 8-bit images:
+
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> from skvae.scoring import bits_per_dim, discrete_iwae_scores, latent_noise
+    >>> module = make_vae((1, 8, 8), 2, hidden_dims=(4,), decoder_var="learned")
+    >>> pixels = np.random.RandomState(0).randint(0, 256, size=(5, 64))
+    >>> X = (pixels / 255).astype(np.float32)  # the values k / 255
+    >>> log_p = discrete_iwae_scores(
+    ...     module, X, noise=latent_noise(16, 2, seed=0), input_shape=(1, 8, 8)
+    ... )
+    >>> bool((bits_per_dim(log_p, 64) > 0).all())  # a probability: never below 0
+    True
     """
     if not hasattr(module.likelihood, "log_prob_discrete"):
         raise ValueError(
@@ -404,6 +582,19 @@ def reconstruction_probability_scores(module, X, *, noise, **kwargs):
     -------
     scores : ndarray of shape (n_samples,)
         The mean reconstruction log-likelihood of each sample, in nats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import latent_noise, reconstruction_probability_scores
+    >>> noise = latent_noise(8, 2, seed=0)
+    >>> reconstruction_probability_scores(
+    ...     module, X, noise=noise, input_shape=(1, 8, 8)
+    ... ).shape
+    (5,)
     """
     return per_sample_outputs(module, X, noise=noise, **kwargs)[
         "reconstruction_probability"
@@ -431,6 +622,15 @@ def latent_gaussian(Z, *, ridge=1e-6):
     -------
     mean : ndarray of shape (latent_dim,)
     covariance : ndarray of shape (latent_dim, latent_dim)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.scoring import latent_gaussian
+    >>> Z = np.random.RandomState(0).normal(size=(200, 3))
+    >>> mean, covariance = latent_gaussian(Z)
+    >>> mean.shape, covariance.shape
+    ((3,), (3, 3))
     """
     Z = np.asarray(Z, dtype=np.float64)
     if len(Z) > 1:
@@ -468,6 +668,22 @@ def latent_mahalanobis_scores(module, X, *, mean, covariance, **kwargs):
     -------
     scores : ndarray of shape (n_samples,)
         Minus the Mahalanobis distance of each sample's code.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import make_vae
+    >>> module = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,))  # or est.module_
+    >>> X = np.random.RandomState(0).uniform(size=(5, 64)).astype(np.float32)
+    >>> from skvae.scoring import latent_gaussian, latent_mahalanobis_scores
+    >>> from skvae.scoring import latent_means
+    >>> Z = latent_means(module, X, input_shape=(1, 8, 8))
+    >>> mean, covariance = latent_gaussian(Z)
+    >>> scores = latent_mahalanobis_scores(
+    ...     module, X, mean=mean, covariance=covariance, input_shape=(1, 8, 8)
+    ... )
+    >>> bool((scores <= 0).all())
+    True
     """
     return mahalanobis_scores(latent_means(module, X, **kwargs), mean, covariance)
 
@@ -477,6 +693,27 @@ def mahalanobis_scores(Z, mean, covariance):
 
     The computation behind :func:`latent_mahalanobis_scores`, for codes
     already computed; each distance depends on its own row alone.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, latent_dim)
+        The codes to score.
+    mean : ndarray of shape (latent_dim,)
+        Centre of the training codes.
+    covariance : ndarray of shape (latent_dim, latent_dim)
+        Covariance of the training codes; must be invertible.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        Minus the Mahalanobis distance of each row; 0 at ``mean``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.scoring import mahalanobis_scores
+    >>> mahalanobis_scores([[0.0, 0.0], [3.0, 4.0]], np.zeros(2), np.eye(2))
+    array([-0., -5.])
     """
     precision = np.linalg.inv(np.asarray(covariance, dtype=np.float64))
     centred = np.asarray(Z, dtype=np.float64) - mean
@@ -514,6 +751,17 @@ class NeighborDistance:
         The standardisation of the training features.
     points_ : ndarray of shape (n_train, n_features)
         The standardised training features, float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.scoring import NeighborDistance
+    >>> train = np.random.RandomState(0).normal(size=(100, 2))
+    >>> knn = NeighborDistance(n_neighbors=5)
+    >>> train_scores = knn.fit(train)  # fit returns the training rows' scores
+    >>> near, far = knn.score(np.array([[0.0, 0.0], [8.0, 8.0]]))
+    >>> bool(near > far)  # higher = more typical
+    True
     """
 
     def __init__(self, n_neighbors):
@@ -605,6 +853,17 @@ def transformation_outputs(module, X, **kwargs):
         (higher = more typical); ``"transformation_features"``: the mean of
         the pooled features of the transformed copies, shape
         ``(n_samples, width)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.nn import TransformationClassifier
+    >>> from skvae.scoring import transformation_outputs
+    >>> classifier = TransformationClassifier((1, 8, 8), channels=(4, 8))
+    >>> X = np.random.RandomState(0).uniform(size=(3, 64)).astype(np.float32)
+    >>> out = transformation_outputs(classifier, X, input_shape=(1, 8, 8))
+    >>> sorted(out), out["transformation"].shape
+    (['transformation', 'transformation_features'], (3,))
     """
     return map_batches(_transformation_batch_outputs, module, X, **kwargs)
 
@@ -662,6 +921,14 @@ def bits_per_dim(log_likelihood, n_dims, *, discretization=None):
     decoder: it bounds ``log P(k)`` with the decoder's mass on each cell,
     so ``bits_per_dim(discrete_iwae_scores(...), D)`` (no
     ``discretization``) is the BPD of the discrete data, never negative.
+
+    Examples
+    --------
+    A uniform density on [0, 1] has log-density 0: 8 bits per 8-bit pixel.
+
+    >>> from skvae.scoring import bits_per_dim
+    >>> float(bits_per_dim(0.0, n_dims=784, discretization=256))
+    8.0
     """
     bpd = -np.asarray(log_likelihood, dtype=np.float64) / (n_dims * math.log(2))
     if discretization is not None:

@@ -144,7 +144,20 @@ METHODS = {
 
 
 def available_methods():
-    """Names of the methods that can run here (PyOD's need PyOD installed)."""
+    """Names of the methods that can run here (PyOD's need PyOD installed).
+
+    Returns
+    -------
+    names : list of str
+        Keys of :data:`METHODS` whose packages are installed, in the table's
+        order.
+
+    Examples
+    --------
+    >>> from skvae.benchmark import available_methods
+    >>> "skvae" in available_methods()
+    True
+    """
     try:
         import pyod  # noqa: F401
     except ImportError:

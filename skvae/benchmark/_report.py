@@ -74,13 +74,16 @@ def plot_roc_curves(records, path, class_names=None):
     )
     n_cols = min(5, len(classes))
     n_rows = int(np.ceil(len(classes) / n_cols))
+    # A lone panel gets room for its legend and the figure's title.
+    panel_inches = 3.2 if n_cols > 1 else 5.0
     fig, axes = plt.subplots(
         n_rows,
         n_cols,
-        figsize=(3.2 * n_cols, 3.2 * n_rows + 0.8),
+        figsize=(max(panel_inches * n_cols, 6.0), panel_inches * n_rows + 0.8),
         squeeze=False,
         sharex=True,
         sharey=True,
+        layout="constrained",
     )
     colors = plt.get_cmap("tab10")
     for ax, inlier_class in zip(axes.flat, classes, strict=False):
@@ -108,6 +111,5 @@ def plot_roc_curves(records, path, class_names=None):
     for ax in axes[:, 0]:
         ax.set_ylabel("true positive rate")
     fig.suptitle("ROC curves (ROC-AUC % in the legend)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -120,6 +120,19 @@ def run_benchmark(
         positive class), ``fit_seconds``, ``score_seconds``, and the ROC
         curve ``fpr`` / ``tpr``. One-class records also carry
         ``inlier_class``.
+
+    Examples
+    --------
+    >>> from skvae.benchmark import run_benchmark
+    >>> from skvae.datasets import load_digit_images
+    >>> train = load_digit_images(subset="train")
+    >>> test = load_digit_images(subset="test")
+    >>> records = run_benchmark(
+    ...     train.images, train.target, test.images, test.target,
+    ...     classes=[0], methods=["isolation-forest"],
+    ... )
+    >>> [(r["method_key"], r["split"]) for r in records]
+    [('isolation-forest', 0)]
     """
     if splits is None:
         splits = one_class_splits(X_train, y_train, X_test, y_test, classes=classes)

@@ -60,6 +60,14 @@ class DatasetNotFoundError(FileNotFoundError):
 
     The message lists the folders searched and how to provide the files.
     skvae never downloads data, so this is what a missing data set raises.
+
+    Examples
+    --------
+    >>> from skvae.datasets import DatasetNotFoundError, load_fashion_mnist
+    >>> try:
+    ...     images = load_fashion_mnist("/nonexistent", subset="test").images
+    ... except DatasetNotFoundError as error:
+    ...     images = None  # e.g. fall back to the digits, as the benchmark does
     """
 
 

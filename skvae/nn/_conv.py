@@ -40,6 +40,15 @@ class ConvEncoder(nn.Module):
     pad_to : tuple of int, default=None
         ``(H', W')`` to zero-pad the images to (centred) before the first
         convolution; the layers are sized for the padded images.
+
+    Examples
+    --------
+    >>> from skvae.nn import ConvEncoder
+    >>> import torch
+    >>> x = torch.rand(3, 1, 8, 8)  # a batch of 3 8x8 images in [0, 1]
+    >>> mu, logvar = ConvEncoder((1, 8, 8), latent_dim=2, channels=(8, 16))(x)
+    >>> tuple(mu.shape), tuple(logvar.shape)
+    ((3, 2), (3, 2))
     """
 
     def __init__(
@@ -109,6 +118,14 @@ class ConvDecoder(nn.Module):
     pad_to : tuple of int, default=None
         ``(H', W')`` the encoder pads to: the layers produce images of that
         size, and the centre crop of ``image_shape`` is returned.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import ConvDecoder
+    >>> decoder = ConvDecoder((1, 28, 28), latent_dim=2, channels=(8, 16))
+    >>> tuple(decoder(torch.zeros(3, 2)).shape)  # lands exactly on 28x28
+    (3, 1, 28, 28)
     """
 
     def __init__(

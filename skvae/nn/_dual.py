@@ -44,6 +44,17 @@ class ReceptiveFieldEncoder(nn.Module):
         Output channels of the window convolution, then of each 1x1 one.
     receptive_field : int
         Side of the window each feature sees; clipped to the image sides.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import ReceptiveFieldEncoder
+    >>> encoder = ReceptiveFieldEncoder(
+    ...     (1, 60, 60), 4, channels=(8,), receptive_field=6
+    ... )
+    >>> mu, logvar = encoder(torch.rand(2, 1, 60, 60))
+    >>> tuple(mu.shape)
+    (2, 4)
     """
 
     def __init__(self, image_shape, latent_dim, channels, receptive_field):
@@ -102,6 +113,14 @@ class PooledTarget(nn.Module):
         partial window averages the pixels it has.
     slope, center : float
         Of the squashing sigmoid.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import PooledTarget
+    >>> target = PooledTarget((1, 60, 60), pool_size=30)
+    >>> tuple(target(torch.rand(2, 1, 60, 60)).shape)  # one value per 30x30 window
+    (2, 1, 2, 2)
     """
 
     def __init__(self, image_shape, pool_size, slope=12.0, center=0.5):
@@ -134,6 +153,14 @@ class LatentMixing(nn.Module):
         Sizes of the two codes.
     mode : {"full", "into_foreground"}
         Which decoder sees which code.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import LatentMixing
+    >>> z1, z2 = LatentMixing(foreground_dim=4, background_dim=1)(torch.zeros(3, 5))
+    >>> tuple(z1.shape), tuple(z2.shape)
+    ((3, 4), (3, 1))
     """
 
     def __init__(self, foreground_dim, background_dim, mode="full"):
@@ -205,6 +232,19 @@ class DualVAE(VAE):
     weight_background_kl : bool, default=True
         Whether ``w`` weighs the background KL term too (the thesis weighs
         all of ``ELBO_2``), or the log-likelihood of g(x) alone.
+
+    Examples
+    --------
+    :func:`make_dual_vae` builds one, as ``DualVAETransformer`` does:
+
+    >>> import torch
+    >>> from skvae.nn import DualVAE, make_dual_vae
+    >>> dual = make_dual_vae((1, 60, 60), 4, hidden_dims=(8,))
+    >>> isinstance(dual, DualVAE), dual.foreground_dim
+    (True, 4)
+    >>> out = dual(torch.rand(2, 1, 60, 60))
+    >>> tuple(out.params.shape), tuple(out.background_params.shape)  # x and g(x)
+    ((2, 1, 60, 60), (2, 1, 2, 2))
     """
 
     def __init__(

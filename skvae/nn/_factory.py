@@ -74,6 +74,25 @@ def make_vae(
     pad_to : tuple of int, default=None
         ``(H', W')`` the convolutional architecture zero-pads images to
         (see :class:`ConvEncoder`); the likelihood stays on ``input_shape``.
+
+    Returns
+    -------
+    module : VAE
+        An untrained :class:`VAE`; a :class:`SemiSupervisedVAE` with
+        ``n_classes``, a :class:`Grad2VAE` for ``architecture="grad2vae"``.
+
+    Examples
+    --------
+    Dai & Wipf's network for 32x32 images, as the estimators build it:
+
+    >>> import torch
+    >>> from skvae.nn import make_vae
+    >>> vae = make_vae(
+    ...     (1, 32, 32), 16, hidden_dims=(64, 128, 256), kernel_size=5,
+    ...     batch_norm=True, activation="relu", decoder_var="learned",
+    ... )
+    >>> tuple(vae.eval()(torch.rand(2, 1, 32, 32)).params.shape)
+    (2, 1, 32, 32)
     """
     if architecture == "grad2vae" and (batch_norm or activation != "leaky_relu"):
         raise ValueError(
@@ -176,6 +195,20 @@ def make_dual_vae(
         See :class:`LatentMixing`.
     weight_background_kl : bool, default=True
         Whether ``background_weight`` weighs the background KL term too.
+
+    Returns
+    -------
+    module : DualVAE
+        An untrained :class:`DualVAE`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import make_dual_vae
+    >>> dual = make_dual_vae((1, 60, 60), 4, hidden_dims=(8,), pool_size=30)
+    >>> out = dual(torch.rand(2, 1, 60, 60))
+    >>> tuple(out.mu.shape)  # 4 foreground units, then 1 background unit
+    (2, 5)
     """
     target = PooledTarget(input_shape, pool_size, target_slope, target_center)
     n_pooled = math.prod(target.output_shape)

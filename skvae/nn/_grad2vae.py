@@ -61,6 +61,15 @@ class Grad2VAEEncoder(nn.Module):
         Channels of ``L_e1`` and of the stride-2 stage.
     kernel_size : int
         Odd kernel size of both convolutions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import Grad2VAEEncoder
+    >>> encoder = Grad2VAEEncoder((1, 8, 8), 2, channels=(4, 8))
+    >>> mu, logvar = encoder(torch.rand(3, 1, 8, 8))
+    >>> tuple(mu.shape)
+    (3, 2)
     """
 
     def __init__(self, image_shape, latent_dim, channels=(32, 64), kernel_size=3):
@@ -162,6 +171,15 @@ class CurvatureAttention(nn.Module):
         How the units' diagonals are combined.
     kernel_size : int, default=3
         Kernel size of the learned aggregation's convolution.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import CurvatureAttention
+    >>> attention = CurvatureAttention(latent_dim=2, channels=4, image_channels=1)
+    >>> maps, image = attention(torch.rand(3, 4, 8, 8))  # Hessian diagonals of L_e1
+    >>> tuple(maps.shape), tuple(image.shape)
+    ((3, 4, 8, 8), (3, 1, 8, 8))
     """
 
     def __init__(
@@ -210,6 +228,14 @@ class Grad2VAEDecoder(nn.Module):
         The encoder's channels, ``(K, K2)``.
     kernel_size : int
         Odd kernel size of both convolutions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import Grad2VAEDecoder
+    >>> decoder = Grad2VAEDecoder((1, 8, 8), 2, channels=(4, 8))
+    >>> tuple(decoder(torch.zeros(3, 2)).shape)
+    (3, 1, 8, 8)
     """
 
     def __init__(self, image_shape, latent_dim, channels=(32, 64), kernel_size=3):
@@ -267,6 +293,18 @@ class Grad2VAE(VAE):
     likelihood : nn.Module
     attention_weight : float, default=1.0
         Weight of the second loss (1 in the paper).
+
+    Examples
+    --------
+    ``make_vae(architecture="grad2vae")`` builds one, as the estimators do:
+
+    >>> import torch
+    >>> from skvae.nn import Grad2VAE, make_vae
+    >>> vae = make_vae((1, 8, 8), 2, hidden_dims=(4, 8), architecture="grad2vae")
+    >>> isinstance(vae, Grad2VAE)
+    True
+    >>> tuple(vae(torch.rand(3, 1, 8, 8)).params.shape)
+    (3, 1, 8, 8)
     """
 
     def __init__(self, encoder, decoder, attention, likelihood, attention_weight=1.0):

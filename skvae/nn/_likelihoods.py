@@ -40,6 +40,15 @@ class GaussianLikelihood(nn.Module):
         one sample for one variance per feature.
     min_var : float, default=1e-6
         Floor of the learned variance(s).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import GaussianLikelihood
+    >>> likelihood = GaussianLikelihood(var=1.0)
+    >>> x = torch.zeros(2, 4)
+    >>> likelihood.log_prob(x, torch.zeros(2, 4))  # 4 * log N(0; 0, 1)
+    tensor([-3.6758, -3.6758])
     """
 
     def __init__(
@@ -133,7 +142,16 @@ class GaussianLikelihood(nn.Module):
 
 
 class BernoulliLikelihood(nn.Module):
-    """Bernoulli p(x|z) over values in [0, 1]; the decoder outputs logits."""
+    """Bernoulli p(x|z) over values in [0, 1]; the decoder outputs logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import BernoulliLikelihood
+    >>> x = torch.tensor([[0.0, 1.0]])
+    >>> BernoulliLikelihood().log_prob(x, torch.zeros(1, 2))  # 2 * log(1/2)
+    tensor([-1.3863])
+    """
 
     def log_prob(self, x, params):
         """Per-sample log p(x|z), summed over features, shape ``(n,)``."""

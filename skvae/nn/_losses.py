@@ -5,12 +5,54 @@ from torch import nn
 
 
 def kl_standard_normal(mu, logvar):
-    """Per-sample KL(N(mu, exp(logvar)) || N(0, I)), shape ``(n,)``."""
+    """Per-sample KL(N(mu, exp(logvar)) || N(0, I)), shape ``(n,)``.
+
+    Parameters
+    ----------
+    mu : torch.Tensor of shape (n, latent_dim)
+        Posterior means.
+    logvar : torch.Tensor of shape (n, latent_dim)
+        Posterior log-variances.
+
+    Returns
+    -------
+    kl : torch.Tensor of shape (n,)
+        The KL divergence of each row, in nats; 0 for the prior itself.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import kl_standard_normal
+    >>> kl_standard_normal(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), torch.zeros(2, 2))
+    tensor([0.0000, 0.5000])
+    """
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
 def elbo(log_px, kl, beta=1.0):
-    """Per-sample (beta-weighted) evidence lower bound: ``log_px - beta * kl``."""
+    """Per-sample (beta-weighted) evidence lower bound: ``log_px - beta * kl``.
+
+    Parameters
+    ----------
+    log_px : torch.Tensor of shape (n,)
+        Reconstruction log-likelihoods ``log p(x|z)``.
+    kl : torch.Tensor of shape (n,)
+        ``KL(q(z|x) || p(z))`` of each sample.
+    beta : float, default=1.0
+        Weight of the KL term.
+
+    Returns
+    -------
+    elbo : torch.Tensor of shape (n,)
+        ``log_px - beta * kl``; higher means more typical.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import elbo
+    >>> elbo(torch.tensor([-10.0]), torch.tensor([2.0]), beta=0.5)
+    tensor([-11.])
+    """
     return log_px - beta * kl
 
 
@@ -37,6 +79,13 @@ class NegativeELBO(nn.Module):
     ----------
     beta : float, default=1.0
         Weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the ELBO.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import NegativeELBO
+    >>> NegativeELBO(beta=1.0)(torch.tensor([-10.0, -20.0]), torch.tensor([1.0, 3.0]))
+    tensor(17.)
     """
 
     def __init__(self, beta=1.0):

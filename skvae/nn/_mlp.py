@@ -18,6 +18,14 @@ class MLPEncoder(nn.Module):
         Widths of the hidden layers.
     activation : {"leaky_relu", "relu"}, default="leaky_relu"
         Activation of the hidden layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import MLPEncoder
+    >>> mu, logvar = MLPEncoder(10, latent_dim=2, hidden_dims=(16,))(torch.rand(4, 10))
+    >>> tuple(mu.shape)
+    (4, 2)
     """
 
     def __init__(
@@ -52,6 +60,13 @@ class MLPDecoder(nn.Module):
         Widths of the encoder's hidden layers; the decoder mirrors them.
     activation : {"leaky_relu", "relu"}, default="leaky_relu"
         Activation of the hidden layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import MLPDecoder
+    >>> tuple(MLPDecoder(10, latent_dim=2, hidden_dims=(16,))(torch.zeros(4, 2)).shape)
+    (4, 10)
     """
 
     def __init__(

@@ -30,6 +30,17 @@ class SemiSupervisedVAE(VAE):
         perturbation; see :func:`virtual_adversarial_kl`. In training mode
         with ``vat_eps > 0`` the forward pass also returns each row's
         virtual adversarial divergence; ``0`` skips it.
+
+    Examples
+    --------
+    :func:`make_vae` with ``n_classes`` builds one (as ``VAEClassifier`` does).
+
+    >>> from skvae.nn import make_vae
+    >>> import torch
+    >>> x = torch.rand(3, 1, 8, 8)  # a batch of 3 8x8 images in [0, 1]
+    >>> vae = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(8,), n_classes=10)
+    >>> tuple(vae(x).logits.shape), tuple(vae.classify(x).shape)
+    ((3, 10), (3, 10))
     """
 
     def __init__(
@@ -161,6 +172,19 @@ class SemiSupervisedLoss(nn.Module):
         relative to the labeled one; 0 turns it off.
     confidence_threshold : float, default=0.8
         Minimum predicted probability for a pseudo-label to count.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import SemiSupervisedLoss, make_vae
+    >>> import torch
+    >>> x = torch.rand(3, 1, 8, 8)  # a batch of 3 8x8 images in [0, 1]
+    >>> vae = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(8,), n_classes=10)
+    >>> out = vae(x)
+    >>> y = torch.tensor([3, -1, -1])  # -1 = unlabeled
+    >>> loss = SemiSupervisedLoss(n_features=64)(*vae.elbo_terms(x, out), out, y)
+    >>> loss.ndim
+    0
     """
 
     def __init__(

@@ -31,6 +31,31 @@ def transform_images(x, index, n_total):
     Transformation 0 is the identity. With 8, ``index % 4`` quarter turns
     and a horizontal flip for ``index >= 4``; with 4, ``index % 2`` half
     turns and a horizontal flip for ``index >= 2``.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, C, H, W)
+        The images.
+    index : int
+        Which transformation, ``0 <= index < n_total``.
+    n_total : {4, 8}
+        8 for square images (rotations by quarter turns), 4 for others (half
+        turns), each with and without a flip.
+
+    Returns
+    -------
+    x_transformed : torch.Tensor
+        The transformed batch; ``(N, C, W, H)`` after a quarter turn.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import transform_images
+    >>> x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    >>> transform_images(x, 0, 8).flatten().tolist()  # the identity
+    [0.0, 1.0, 2.0, 3.0]
+    >>> transform_images(x, 4, 8).flatten().tolist()  # the horizontal flip
+    [1.0, 0.0, 3.0, 2.0]
     """
     turns_per_step = 1 if n_total == SQUARE_TRANSFORMATIONS else 2
     n_rotations = n_total // 2
@@ -68,6 +93,16 @@ class TransformationClassifier(nn.Module):
         Output channels of each stride-2 convolution.
     kernel_size : int, default=3
         Odd kernel size of every convolution.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae.nn import TransformationClassifier
+    >>> classifier = TransformationClassifier((1, 8, 8), channels=(4, 8))
+    >>> classifier.n_transformations
+    8
+    >>> tuple(classifier(torch.rand(3, 1, 8, 8)).shape)  # logits per transformation
+    (3, 8)
     """
 
     def __init__(self, image_shape, channels=(32, 64, 128), kernel_size=3):

@@ -32,6 +32,15 @@ class VAEOutput(NamedTuple):
     auxiliary_loss : tensor of shape (n,) or None
         Per-sample loss the module adds to the training objective, outside
         the ELBO (the attention loss of a :class:`~skvae.nn.Grad2VAE`).
+
+    Examples
+    --------
+    >>> from skvae.nn import make_vae
+    >>> import torch
+    >>> x = torch.rand(3, 1, 8, 8)  # a batch of 3 8x8 images in [0, 1]
+    >>> out = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(8,))(x)
+    >>> tuple(out.mu.shape), tuple(out.logvar.shape), out.logits is None
+    ((3, 2), (3, 2), True)
     """
 
     params: torch.Tensor
@@ -59,6 +68,21 @@ class VAE(nn.Module):
         Maps z to the likelihood parameters.
     likelihood : nn.Module
         Has ``log_prob(x, params)`` (per sample) and ``mean(params)``.
+
+    Examples
+    --------
+    :func:`make_vae` assembles one; the estimators train it as ``module_``.
+
+    >>> from skvae.nn import make_vae
+    >>> import torch
+    >>> x = torch.rand(3, 1, 8, 8)  # a batch of 3 8x8 images in [0, 1]
+    >>> vae = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(8, 16))
+    >>> out = vae(x)  # a VAEOutput
+    >>> tuple(out.mu.shape), tuple(out.params.shape)
+    ((3, 2), (3, 1, 8, 8))
+    >>> log_px, kl = vae.elbo_terms(x, out)
+    >>> tuple(log_px.shape), bool((kl >= 0).all())
+    ((3,), True)
     """
 
     def __init__(self, encoder, decoder, likelihood):

@@ -23,6 +23,20 @@ def plot_training_curves(estimator, *, ax=None):
     -------
     ax : matplotlib Axes
         The Axes with one line per recorded loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_training_curves
+    >>> ax = plot_training_curves(det)
+    >>> len(ax.get_lines())  # the training loss of 3 epochs
+    1
     """
     check_is_fitted(estimator, "net_")
     history = estimator.history_

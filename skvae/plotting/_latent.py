@@ -32,6 +32,20 @@ def plot_latent_space(estimator, X, y=None, *, ax=None, **scatter_kwargs):
     -------
     ax : matplotlib Axes
         The Axes with one scatter collection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_latent_space
+    >>> ax = plot_latent_space(det, X[:200], digits.target[:200])
+    >>> len(ax.collections)
+    1
     """
     Z = latent_codes(estimator, X)
     xlabel, ylabel = "z[0]", "z[1]"
@@ -110,6 +124,20 @@ def plot_latent_traversal(
     -------
     fig : matplotlib Figure
         The figure, whose Axes form a ``(len(units), n_steps)`` grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_latent_traversal
+    >>> fig = plot_latent_traversal(det, units=[0, 1], n_steps=5)
+    >>> len(fig.axes)  # 2 units x 5 steps
+    10
     """
     check_is_fitted(estimator, "net_")
     shape = image_shape(estimator)

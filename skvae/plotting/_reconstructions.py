@@ -55,6 +55,21 @@ def plot_reconstructions(
     -------
     fig : matplotlib Figure
         The figure, whose Axes form an ``(n_samples, n_columns)`` grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_reconstructions
+    >>> layer_0 = {"gradient": {"layer": 0}}  # 8x8 images: the 4x4 block
+    >>> fig = plot_reconstructions(det, X[:3], attention_kwargs=layer_0)
+    >>> [ax.get_title() for ax in fig.axes[:4]]  # the columns of each row
+    ['input', 'reconstruction', 'anomaly map (-log p, nats)', 'gradient attention']
     """
     names = [] if attention is None else [attention]
     if attention is not None and not isinstance(attention, str):
@@ -149,6 +164,17 @@ def plot_dual_reconstructions(
     fig : matplotlib Figure
         The figure, whose Axes form an ``(n_samples, 4)`` grid (5 columns
         with ``with_background_removed``).
+
+    Examples
+    --------
+    >>> from skvae import DualVAETransformer
+    >>> from skvae.datasets import make_cells
+    >>> from skvae.plotting import plot_dual_reconstructions
+    >>> X, truth = make_cells(64, random_state=0)
+    >>> dual = DualVAETransformer(latent_dim=2, max_epochs=1, random_state=0).fit(X)
+    >>> fig = plot_dual_reconstructions(dual, X[:2])
+    >>> len(fig.axes)  # 2 rows of 4 panels
+    8
     """
     if not hasattr(estimator, "reconstruct_background"):
         raise TypeError(

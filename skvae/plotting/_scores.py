@@ -34,6 +34,20 @@ def plot_score_histogram(
     -------
     ax : matplotlib Axes
         The Axes, with one bar container per group and the threshold line.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_score_histogram
+    >>> ax = plot_score_histogram(det, X[:300], is_zero[:300])
+    >>> ax.get_xlabel()
+    'score_samples (auto); lower = more anomalous'
     """
     scores = estimator.score_samples(X)
     ax = get_ax(ax)
@@ -111,6 +125,20 @@ def plot_roc_curve(estimator, X, y_true, *, name=None, ax=None, **kwargs):
     -------
     ax : matplotlib Axes
         The Axes with the ROC curve.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_roc_curve
+    >>> ax = plot_roc_curve(det, X[:300], is_zero[:300])  # outliers are positives
+    >>> ax.get_xlabel()
+    'False Positive Rate (Positive label: outlier)'
     """
     from sklearn.metrics import RocCurveDisplay
 
@@ -147,6 +175,20 @@ def plot_precision_recall_curve(estimator, X, y_true, *, name=None, ax=None, **k
     -------
     ax : matplotlib Axes
         The Axes with the precision-recall curve.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAEOutlierDetector
+    >>> digits = load_digits()
+    >>> X, is_zero = digits.data / 16.0, (digits.target == 0).astype(int)
+    >>> det = VAEOutlierDetector(hidden_dims=(8, 16), max_epochs=3, random_state=0)
+    >>> det = det.fit(X[is_zero == 1])
+    >>> from skvae.plotting import plot_precision_recall_curve
+    >>> ax = plot_precision_recall_curve(det, X[:300], is_zero[:300])
+    >>> ax.get_ylabel()
+    'Precision (Positive label: outlier)'
     """
     from sklearn.metrics import PrecisionRecallDisplay
 
