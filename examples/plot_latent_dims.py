@@ -36,6 +36,9 @@ from skvae.plotting import plot_latent_space, plot_latent_traversal
 
 output = Path(os.environ.get("SKVAE_EXAMPLE_OUTPUT", "example-output"))
 output.mkdir(parents=True, exist_ok=True)
+# SKVAE_DOCS_FAST=1 (set by the docs build in CI) trains briefly: rougher
+# figures, same layout.
+FAST = os.environ.get("SKVAE_DOCS_FAST") == "1"
 
 X_train, y_train = load_digit_images(subset="train", return_X_y=True)
 X_test, y_test = load_digit_images(subset="test", return_X_y=True)
@@ -44,7 +47,10 @@ X_test = X_test.reshape(-1, 8, 8)
 
 models = {
     k: VAETransformer(
-        latent_dim=k, hidden_dims=(16, 32), max_epochs=40, random_state=0
+        latent_dim=k,
+        hidden_dims=(16, 32),
+        max_epochs=10 if FAST else 40,
+        random_state=0,
     ).fit(X_train)
     for k in (2, 16)
 }

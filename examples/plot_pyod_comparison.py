@@ -37,6 +37,9 @@ from skvae.datasets import load_digit_images
 
 output = Path(os.environ.get("SKVAE_EXAMPLE_OUTPUT", "example-output"))
 output.mkdir(parents=True, exist_ok=True)
+# SKVAE_DOCS_FAST=1 (set by the docs build in CI) trains briefly: rougher
+# figures, same layout.
+FAST = os.environ.get("SKVAE_DOCS_FAST") == "1"
 
 train = load_digit_images(subset="train")
 test = load_digit_images(subset="test")
@@ -47,6 +50,7 @@ records = run_benchmark(
     test.target,
     classes=[1, 3, 8],
     methods=available_methods(),
+    epochs=5 if FAST else None,
     random_state=0,
 )
 print(summary_table(records))

@@ -39,6 +39,9 @@ from skvae.datasets import load_digit_images
 
 output = Path(os.environ.get("SKVAE_EXAMPLE_OUTPUT", "example-output"))
 output.mkdir(parents=True, exist_ok=True)
+# SKVAE_DOCS_FAST=1 (set by the docs build in CI) trains briefly: rougher
+# figures, same layout.
+FAST = os.environ.get("SKVAE_DOCS_FAST") == "1"
 
 X_train, y_train = load_digit_images(subset="train", return_X_y=True)
 X_test, y_test = load_digit_images(subset="test", return_X_y=True)
@@ -63,7 +66,12 @@ classifiers = {}
 for mode in ("joint", "frozen"):
     # max_epochs="auto" (the default) trains for about 1,500 optimizer steps,
     # long enough for the weight averaging over the last 30% to pay off.
-    clf = VAEClassifier(head_mode=mode, hidden_dims=(16, 32), random_state=0)
+    clf = VAEClassifier(
+        head_mode=mode,
+        hidden_dims=(16, 32),
+        max_epochs=10 if FAST else "auto",
+        random_state=0,
+    )
     classifiers[mode] = clf.fit(X_train, y_partial)
     results[f"VAEClassifier(head_mode={mode!r})"] = clf.score(X_test, y_test)
 for name, accuracy in results.items():

@@ -76,3 +76,31 @@ def test_summary_table_sorts_by_mean_auc():
     assert lines[0] == "| method | zero | one | mean | mean AP | fit s | score s |"
     assert lines[2].startswith("| b | 90.0 | 90.0 | **90.00** | 45.00 | 2 | 1.0 |")
     assert lines[3].startswith("| a | 60.0 | 80.0 | **70.00** |")
+
+
+@pytest.mark.parametrize("n_splits, min_width", [(1, 600), (3, 900), (10, 1700)])
+def test_roc_figure_leaves_room_for_its_title(tmp_path, n_splits, min_width):
+    from matplotlib.image import imread
+
+    from skvae.benchmark._report import plot_roc_curves
+
+    fpr = np.linspace(0, 1, 20)
+    records = [
+        {
+            "method": method,
+            "method_key": method,
+            "split": split,
+            "normal": [split],
+            "inlier_class": split,
+            "roc_auc": auc,
+            "fpr": list(fpr),
+            "tpr": list(fpr ** (1 - auc)),
+        }
+        for split in range(n_splits)
+        for method, auc in [("skvae", 0.95), ("IsolationForest", 0.9)]
+    ]
+    plot_roc_curves(records, tmp_path / "roc.png")
+    height, width = imread(tmp_path / "roc.png").shape[:2]
+    # The figure's title is about 4 inches wide at 110 dpi.
+    assert width >= min_width
+    assert height >= 400
