@@ -7,6 +7,7 @@ examples on bundled data.
 """
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -44,7 +45,6 @@ templates_path = ["_templates"]
 # member tables stay off (they would list every method twice).
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"inherited-members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 # "fit()" rather than "VAEOutlierDetector.fit()" in the page contents.
@@ -106,16 +106,36 @@ os.environ.setdefault("SKVAE_EXAMPLE_OUTPUT", tempfile.mkdtemp(prefix="skvae-gal
 
 
 def _skip_metadata_request_methods(app, what, name, obj, skip, options):
-    """Leave out scikit-learn's generated ``set_*_request`` methods.
+    """Leave out scikit-learn's metadata-routing methods.
 
-    scikit-learn documents metadata routing itself; listed on every
-    estimator they would bury skvae's own methods.
+    scikit-learn documents metadata routing itself (``get_metadata_routing``
+    and the generated ``set_*_request``); listed on every estimator they
+    would bury skvae's own methods.
     """
-    if name.startswith("set_") and name.endswith("_request"):
+    is_request = name.startswith("set_") and name.endswith("_request")
+    if is_request or name == "get_metadata_routing":
         return True
     return skip
 
 
+# :ref:`text <label>`, :ref:`label`, :term:`text <entry>` and :term:`entry`
+SKLEARN_XREF = re.compile(r":(?:ref|term):`(?:([^`<]*?)\s*<[^`>]*>|([^`]*))`")
+
+
+def _unlink_sklearn_references(app, what, name, obj, options, lines):
+    """Show scikit-learn's own cross-references as plain text.
+
+    Methods inherited from scikit-learn (``fit_predict``, ``set_output``,
+    ``score``) point to labels of scikit-learn's docs, which an offline
+    build cannot resolve; their text stays, the dead link goes.
+    """
+    if not getattr(obj, "__module__", "").startswith("sklearn"):
+        return
+    for i, line in enumerate(lines):
+        lines[i] = SKLEARN_XREF.sub(lambda m: m[1] or m[2], line)
+
+
 def setup(app):
-    """Connect the skvae-specific autodoc hook."""
+    """Connect the skvae-specific autodoc hooks."""
     app.connect("autodoc-skip-member", _skip_metadata_request_methods)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_references)
