@@ -98,6 +98,18 @@ html_theme_options = {
     "footer_end": [],
 }
 html_context = {"default_mode": "light"}
+# Pages without sub-pages need no section navigation on the left.
+html_sidebars = {
+    page: []
+    for page in (
+        "install",
+        "getting_started",
+        "user_guide",
+        "architecture",
+        "changelog",
+        "contributing",
+    )
+}
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # The examples also write their figures as PNG files; keep those out of the
