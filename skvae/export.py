@@ -246,8 +246,9 @@ def export_onnx(detector, path):
     >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
     >>> path = export_onnx(det, "detector.onnx")
     >>> session = onnxruntime.InferenceSession(str(path))
-    >>> scores = session.run(None, {"x": X})[0]
-    >>> bool(np.allclose(scores, det.score_samples(X), atol=1e-4))
+    >>> X_new = np.random.RandomState(1).normal(size=(10, 5)).astype(np.float32)
+    >>> scores = session.run(None, {"x": X_new})[0]  # serve new rows
+    >>> bool(np.allclose(scores, det.score_samples(X_new), atol=1e-4))
     True
     """
     try:

@@ -40,10 +40,9 @@ def module_and_data(request):
     """An untrained VAE and 40 random inputs; tests must not train it."""
     torch.manual_seed(0)
     if request.param == "mlp":
-        # Not 6 -> 8 or 7 -> 8 dense layers: for those shapes MKL's sgemm
-        # rounds some odd rows of a batch differently from even ones, so the
-        # encoder itself breaks bit-exact batch independence (iter_batches
-        # fixes the batch shape, not a row's position in it).
+        # MKL's sgemm rounds odd rows of a batch differently from even ones
+        # for some shapes and CPUs; skvae.nn's Dense layers multiply rows one
+        # by one in eval mode so that a row's position does not matter.
         input_shape = (5,)
         module = make_vae(input_shape, 3, hidden_dims=(16,), decoder_var=0.5)
     else:

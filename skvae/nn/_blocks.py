@@ -1,8 +1,33 @@
 """Layer factories shared by the encoders and decoders."""
 
+import torch
 from torch import nn
 
 ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+
+
+class Dense(nn.Linear):
+    """``nn.Linear`` whose eval-mode output for a row ignores the other rows.
+
+    On some CPUs (seen with AVX-512) the BLAS kernel behind ``nn.Linear``
+    rounds odd and even rows of a batch differently, so a sample's score
+    would depend on its position in a scoring block. In eval mode each row
+    is multiplied on its own, as a batch of 1 x K products: the same bits
+    for a row wherever it sits, at 2-3 times the cost of these (small)
+    layers; traced for export, the graph does the same with a free batch
+    size. Training keeps the one matrix product. The state dict is
+    ``nn.Linear``'s.
+    """
+
+    def forward(self, x):
+        if self.training or x.ndim != 2:
+            return super().forward(x)
+        n_rows = x.shape[0]  # not len(x): traced graphs keep it dynamic
+        weight = self.weight.t().unsqueeze(0).expand(n_rows, -1, -1)
+        if self.bias is None:
+            return torch.bmm(x.unsqueeze(1), weight).squeeze(1)
+        bias = self.bias.expand(n_rows, 1, -1)
+        return torch.baddbmm(bias, x.unsqueeze(1), weight).squeeze(1)
 
 
 def activation_layer(name):
@@ -53,7 +78,7 @@ def mlp(sizes, *, final_activation=True, activation="leaky_relu"):
     """Return ``Linear`` layers through ``sizes``, activations between them."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append(Dense(n_in, n_out))
         if final_activation or i < len(sizes) - 2:
             layers.append(activation_layer(activation))
     return nn.Sequential(*layers)

@@ -5,7 +5,7 @@ import math
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import conv_block, mlp
+from ._blocks import Dense, conv_block, mlp
 
 
 def downsampled_sides(side, n_layers):
@@ -81,8 +81,8 @@ class ConvEncoder(nn.Module):
         h_out = downsampled_sides(h, len(channels))[-1]
         w_out = downsampled_sides(w, len(channels))[-1]
         n_flat = channels[-1] * h_out * w_out
-        self.mu = nn.Linear(n_flat, latent_dim)
-        self.logvar = nn.Linear(n_flat, latent_dim)
+        self.mu = Dense(n_flat, latent_dim)
+        self.logvar = Dense(n_flat, latent_dim)
 
     def forward(self, x):
         """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""

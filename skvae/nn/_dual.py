@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._blocks import Dense
 from ._losses import kl_standard_normal
 from ._vae import VAE, VAEOutput
 
@@ -79,8 +80,8 @@ class ReceptiveFieldEncoder(nn.Module):
             layers += [nn.Conv2d(n_in, n_out, 1), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers)
         n_flat = channels[-1] * counts[0] * counts[1]
-        self.mu = nn.Linear(n_flat, latent_dim)
-        self.logvar = nn.Linear(n_flat, latent_dim)
+        self.mu = Dense(n_flat, latent_dim)
+        self.logvar = Dense(n_flat, latent_dim)
 
     def forward(self, x):
         """Return ``(mu, logvar)`` of the Gaussian posterior."""
@@ -170,7 +171,7 @@ class LatentMixing(nn.Module):
         total = foreground_dim + background_dim
         self.foreground_dim = foreground_dim
         self.mode = mode
-        self.linear = nn.Linear(total, total if mode == "full" else foreground_dim)
+        self.linear = Dense(total, total if mode == "full" else foreground_dim)
         with torch.no_grad():
             self.linear.weight.copy_(torch.eye(*self.linear.weight.shape))
             self.linear.bias.zero_()

@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-from ._blocks import mlp
+from ._blocks import Dense, mlp
 from ._conv import _output_padding, downsampled_sides
 from ._vae import VAE, VAEOutput
 
@@ -90,8 +90,8 @@ class Grad2VAEEncoder(nn.Module):
         n_flat = second * math.prod(
             side[-1] for side in (downsampled_sides(h, 1), downsampled_sides(w, 1))
         )
-        self.mu = nn.Linear(n_flat, latent_dim)
-        self.logvar = nn.Linear(n_flat, latent_dim)
+        self.mu = Dense(n_flat, latent_dim)
+        self.logvar = Dense(n_flat, latent_dim)
 
     def forward(self, x):
         """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from ._blocks import mlp
+from ._blocks import Dense, mlp
 
 
 class MLPEncoder(nn.Module):
@@ -38,8 +38,8 @@ class MLPEncoder(nn.Module):
     ):
         super().__init__()
         self.features = mlp([n_features, *hidden_dims], activation=activation)
-        self.mu = nn.Linear(hidden_dims[-1], latent_dim)
-        self.logvar = nn.Linear(hidden_dims[-1], latent_dim)
+        self.mu = Dense(hidden_dims[-1], latent_dim)
+        self.logvar = Dense(hidden_dims[-1], latent_dim)
 
     def forward(self, x):
         """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""

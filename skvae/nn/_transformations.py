@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import conv_block
+from ._blocks import Dense, conv_block
 
 # Square images: 4 rotations by 90 degrees times an optional horizontal flip.
 # Other images keep their shape: rotations by 0 and 180 degrees, flip or not.
@@ -115,7 +115,7 @@ class TransformationClassifier(nn.Module):
                 for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
             ]
         )
-        self.out = nn.Linear(channels[-1], self.n_transformations)
+        self.out = Dense(channels[-1], self.n_transformations)
 
     def embed(self, x):
         """Pooled features of images ``x``, shape ``(N, channels[-1])``."""

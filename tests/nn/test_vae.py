@@ -147,3 +147,32 @@ def test_batch_norm_in_eval_mode_is_deterministic_and_batch_independent():
 def test_layer_options_outside_their_architectures_are_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_vae(latent_dim=2, hidden_dims=(4, 8), **kwargs)
+
+
+@pytest.mark.parametrize("n_in, n_out", [(32, 3), (784, 256), (7, 8), (16, 4096)])
+def test_dense_rows_do_not_depend_on_their_position(n_in, n_out):
+    from skvae.nn._blocks import Dense
+
+    torch.manual_seed(0)
+    layer = Dense(n_in, n_out).eval()
+    row = torch.randn(1, n_in)
+    with torch.no_grad():
+        alone = layer(row)[0]
+        for n_rows in (2, 3, 4, 8, 32):
+            batch = torch.randn(n_rows, n_in)
+            for position in range(n_rows):
+                placed = batch.clone()
+                placed[position] = row[0]
+                assert torch.equal(layer(placed)[position], alone)
+        reference = torch.nn.functional.linear(row, layer.weight, layer.bias)[0]
+    torch.testing.assert_close(alone, reference)
+
+
+def test_dense_trains_like_linear():
+    from skvae.nn._blocks import Dense
+
+    layer = Dense(5, 2).train()
+    x = torch.randn(4, 5)
+    expected = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    assert torch.equal(layer(x), expected)
+    assert set(layer.state_dict()) == {"weight", "bias"}
