@@ -518,7 +518,7 @@ def plot_curves(tables, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_bpd) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_loss, ax_bpd) = plt.subplots(1, 2, figsize=(11, 5.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for table, color in zip(tables, colors, strict=False):
         run = table["run"]
@@ -548,7 +548,10 @@ def plot_curves(tables, out):
         title="BPD per epoch (thin line: the paper's test BPD)",
     )
     ax_loss.legend(fontsize=8)
-    ax_bpd.legend(fontsize=7, ncol=2)
+    paper_tests = [PAPER[t["kappa"]]["test"] for t in tables if t["kappa"] in PAPER]
+    ax_bpd.set_ylim(bottom=min([*paper_tests, 3.0]) - 0.2)
+    # Below the axes: inside, it would hide the curves or the paper's lines.
+    ax_bpd.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     fig.tight_layout()
     images = Path("docs/images/bpd_dai_wipf")
     images.mkdir(parents=True, exist_ok=True)
