@@ -76,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--gamma", choices=["closed_form", "jointly"], default="closed_form"
     )
+    parser.add_argument(
+        "--width", type=int, default=1, help="multiply the paper's channels"
+    )
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-train", type=int, default=60000)
@@ -99,6 +102,8 @@ def pad_to_32(images):
 
 def run_name(args):
     suffix = "" if args.gamma == "closed_form" else "_gamma_jointly"
+    if args.width != 1:
+        suffix += f"_width{args.width}"
     return f"kappa{args.kappa}{suffix}"
 
 
@@ -152,10 +157,16 @@ PAPER_NETWORK = {
 }
 
 
+def network(width=1):
+    """The paper's network parameters, its channels multiplied by ``width``."""
+    channels = tuple(width * c for c in PAPER_NETWORK["hidden_dims"])
+    return {**PAPER_NETWORK, "hidden_dims": channels}
+
+
 def paper_model(args, max_epochs):
     model = CheckpointedTransformer(
         latent_dim=args.kappa,
-        **PAPER_NETWORK,
+        **network(args.width),
         lr=1e-4,
         batch_size=args.batch_size,
         max_epochs=max_epochs,
@@ -290,9 +301,9 @@ def evaluation_sets(n_eval, seed):
     }
 
 
-def load_snapshot(path, kappa):
+def load_snapshot(path, kappa, width=1):
     """The module of a saved epoch, in eval mode."""
-    module = make_vae((1, SIDE, SIDE), kappa, **PAPER_NETWORK)
+    module = make_vae((1, SIDE, SIDE), kappa, **network(width))
     snapshot = torch.load(path, weights_only=True)
     module.load_state_dict(snapshot["state_dict"])
     return module.eval(), snapshot
@@ -353,7 +364,7 @@ def evaluate(args):
     curve = {row["epoch"]: row for row in read_curve(curve_path)}
     paths = snapshots(checkpoint_dir)
     for path in paths:
-        module, snapshot = load_snapshot(path, args.kappa)
+        module, snapshot = load_snapshot(path, args.kappa, args.width)
         row = curve.setdefault(
             snapshot["epoch"], {"epoch": snapshot["epoch"], "steps": snapshot["steps"]}
         )
@@ -367,7 +378,7 @@ def evaluate(args):
             print(json.dumps(row))
     if args.curve_only:
         return
-    module, snapshot = load_snapshot(paths[-1], args.kappa)
+    module, snapshot = load_snapshot(paths[-1], args.kappa, args.width)
     start = time.perf_counter()
     table = {
         "run": run_name(args),
