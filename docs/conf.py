@@ -8,14 +8,12 @@ examples on bundled data.
 
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import skvae
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 project = "skvae"
 author = "The skvae developers"
@@ -41,8 +39,9 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 templates_path = ["_templates"]
 
 # The API reference: one page per public name, generated from the numpydoc
-# docstrings. numpydoc lists a class's methods itself, so autosummary's own
-# member tables stay off (they would list every method twice).
+# docstrings. The class template's autodoc ``:members:`` documents the
+# methods, so numpydoc's own member tables stay off (they would list every
+# method twice).
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_typehints = "none"
@@ -59,30 +58,18 @@ myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
 
 
-def _gallery_settings():
-    """sphinx-gallery settings: every script in examples/ runs once.
-
-    ``SKVAE_DOCS_FAST=1`` (CI sets it) passes to the examples, which then
-    train for fewer epochs; the figures keep their layout.
-    """
-    return {
-        "examples_dirs": str(ROOT / "examples"),
-        "gallery_dirs": "auto_examples",
-        "filename_pattern": r"/(plot_|quickstart)",
-        "download_all_examples": False,
-        "remove_config_comments": True,
-        "within_subsection_order": "FileNameSortKey",
-        "matplotlib_animations": False,
-        "image_scrapers": ("matplotlib",),
-        "show_memory": False,
-        "plot_gallery": "True",
-        "abort_on_example_error": True,
-        "only_warn_on_example_error": False,
-        "default_thumb_file": None,
-    }
-
-
-sphinx_gallery_conf = _gallery_settings()
+# Every script in examples/ runs once; SKVAE_DOCS_FAST=1 (CI sets it) makes
+# them train briefly, with the figures' layout unchanged.
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/(plot_|quickstart)",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "image_scrapers": ("matplotlib",),
+    "abort_on_example_error": True,
+}
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skvae {version}"
