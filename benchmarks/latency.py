@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from _environment import environment
 
-from skvae import VAEOutlierDetector, scoring
+from skvae import VAEOutlierDetector
 from skvae.datasets import DatasetNotFoundError, load_fashion_mnist
+from skvae.scoring import _batches as batches
 
 
 def parse_args():
@@ -101,9 +102,9 @@ def best_of(functions, repeats):
 
 def set_block_rows(rows):
     """Set the CPU block size of both kinds of input (None: the defaults)."""
-    defaults = (scoring.CPU_IMAGE_BLOCK_ROWS, scoring.CPU_FLAT_BLOCK_ROWS)
+    defaults = (batches.CPU_IMAGE_BLOCK_ROWS, batches.CPU_FLAT_BLOCK_ROWS)
     if rows is not None:
-        scoring.CPU_IMAGE_BLOCK_ROWS = scoring.CPU_FLAT_BLOCK_ROWS = rows
+        batches.CPU_IMAGE_BLOCK_ROWS = batches.CPU_FLAT_BLOCK_ROWS = rows
     return defaults
 
 
@@ -112,7 +113,7 @@ def measure(name, detector, X, args):
     results = []
     for rows in [None, *args.block_rows]:
         defaults = set_block_rows(rows)
-        block = scoring.score_block_rows(detector.input_shape_)
+        block = batches.score_block_rows(detector.input_shape_)
         single = best_of(
             {
                 "raw": raw_forward(detector, row),
@@ -121,7 +122,7 @@ def measure(name, detector, X, args):
             args.repeats,
         )
         many = best_of({"bulk": lambda: detector.score_samples(bulk)}, 3)["bulk"]
-        scoring.CPU_IMAGE_BLOCK_ROWS, scoring.CPU_FLAT_BLOCK_ROWS = defaults
+        batches.CPU_IMAGE_BLOCK_ROWS, batches.CPU_FLAT_BLOCK_ROWS = defaults
         result = {
             "detector": name,
             "block_rows": block,

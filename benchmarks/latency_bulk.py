@@ -15,8 +15,9 @@ import torch
 from latency import images
 from torch.nn import functional as F
 
-from skvae import VAEOutlierDetector, scoring
+from skvae import VAEOutlierDetector
 from skvae.nn import _transformations
+from skvae.scoring import _batches as batches
 
 BATCHED_COPIES = _transformations.TransformationClassifier.score_copies
 
@@ -45,18 +46,18 @@ def main():
     X = images()
     detector = VAEOutlierDetector(max_epochs=1, random_state=0).fit(X)
     bulk = X[:4000]
-    default_rows = scoring.CPU_IMAGE_BLOCK_ROWS
+    default_rows = batches.CPU_IMAGE_BLOCK_ROWS
     best = {}
     for _ in range(3):
         for name, (rows, copies) in SETTINGS.items():
             _transformations.TransformationClassifier.score_copies = copies
-            scoring.CPU_IMAGE_BLOCK_ROWS = rows
+            batches.CPU_IMAGE_BLOCK_ROWS = rows
             start = time.perf_counter()
             detector.score_samples(bulk)
             seconds = time.perf_counter() - start
             best[name] = min(best.get(name, seconds), seconds)
     _transformations.TransformationClassifier.score_copies = BATCHED_COPIES
-    scoring.CPU_IMAGE_BLOCK_ROWS = default_rows
+    batches.CPU_IMAGE_BLOCK_ROWS = default_rows
     for name, seconds in best.items():
         print(f"{name:45s} {1e3 * seconds / len(bulk):.3f} ms per image")
 

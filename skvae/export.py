@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from ._outlier import NEIGHBOR_FEATURES, VAEOutlierDetector
-from .scoring import NEIGHBOR_MARGIN, batch_score_outputs, latent_noise
+from .scoring import batch_score_outputs, latent_noise
+from .scoring._neighbors import NEIGHBOR_MARGIN
 from .utils._sklearn import check_is_fitted
 
 __all__ = ["DetectorScorer", "export_onnx", "export_torchscript", "scorer_module"]
