@@ -5,7 +5,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import OutlierMixin
+from sklearn.base import OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from ._base import _BaseVAE, fill_doc
@@ -13,47 +13,21 @@ from ._callbacks import FiniteLossGuard
 from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from .net import TransformationNet
 from .nn import TransformationClassifier
-from .scoring import (
-    NeighborDistance,
-    latent_gaussian,
-    latent_noise,
-    mahalanobis_scores,
-    per_sample_outputs,
+from .scoring import latent_noise, per_sample_outputs
+from .scoring._scores import MONTE_CARLO_OUTPUTS, TRANSFORMATION_OUTPUTS
+from .terms import ScoreTerm, StandardizedSum
+from .terms._base import name_terms
+from .terms._builtin import (
+    AUTO_IMAGE_TERMS,
+    AUTO_TERMS,
+    SCORE_NAMES,
+    build_score,
+    check_requires,
 )
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
 from .utils._torch import seeded
 
 __all__ = ["VAEOutlierDetector"]
-
-SCORE_TYPES = (
-    "auto",
-    "elbo",
-    "iwae",
-    "reconstruction",
-    "reconstruction_probability",
-    "latent_mahalanobis",
-    "latent_knn",
-    "elbo_mahalanobis",
-    "transformation",
-    "transformation_knn",
-)
-# Scores that draw n_samples posterior samples per sample.
-MONTE_CARLO_SCORES = frozenset({"iwae", "reconstruction_probability"})
-# Scores of the transformation classifier, trained for image input only.
-TRANSFORMATION_SCORES = frozenset({"transformation", "transformation_knn"})
-# The nearest-neighbour scores and the module outputs they index.
-NEIGHBOR_FEATURES = {
-    "latent_knn": "latent_means",
-    "transformation_knn": "transformation_features",
-}
-# Sums of standardised parts: "elbo_mahalanobis", and "auto" with or without
-# the transformation classifier.
-COMBINED_PARTS = {
-    "elbo_mahalanobis": ("elbo", "latent_mahalanobis"),
-    "auto_images": ("elbo", "latent_knn", "transformation", "transformation_knn"),
-    "auto": ("elbo", "latent_knn"),
-}
-
 
 # The transformation classifier's widths, and the optimizer steps of
 # max_epochs="auto" (the VAE's and the classifier's): against the 1500 steps
@@ -64,12 +38,6 @@ TRANSFORMATION_CHANNELS = (32, 64, 128)
 DETECTOR_TRAINING_STEPS = 900
 # Fewest rows left to train on when calibration rows are held out.
 MIN_TRAINING_ROWS = 2
-
-
-def _mean_and_std(scores):
-    """Mean and standard deviation of training scores (1 for constant ones)."""
-    std = float(np.std(scores))
-    return float(np.mean(scores)), std if std > 0 else 1.0
 
 
 @fill_doc
@@ -125,17 +93,17 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         the training scores (no p-values). If fewer than 2 rows would be
         left to train on, nothing is held out and a warning says so.
 
-    score_type : {"auto", "elbo", "iwae", "reconstruction", \
-            "reconstruction_probability", "latent_mahalanobis", \
-            "latent_knn", "elbo_mahalanobis", "transformation", \
-            "transformation_knn"}, default="auto"
-        The anomaly score returned by ``score_samples``; higher is more
-        normal for all of them (see Notes).
+    score_type : str, ScoreTerm or tuple, default="auto"
+        The anomaly score of ``score_samples``, higher = more normal for
+        all of them (see Notes); ``fit`` trains and calibrates only what it
+        needs. A score name, a :class:`skvae.terms.ScoreTerm` of your own,
+        or a tuple of names and terms, whose scores are standardised by the
+        training scores and summed (a :class:`skvae.terms.StandardizedSum`).
+        The names:
 
-        - ``"auto"``: the sum of the standardised scores listed in
-          ``auto_score_parts_``: ``"elbo"`` and ``"latent_knn"``, plus
-          ``"transformation"`` and ``"transformation_knn"`` when a
-          transformation classifier was trained (image input).
+        - ``"auto"``: the sum of ``("elbo", "latent_knn")``, plus
+          ``"transformation"`` and ``"transformation_knn"`` for image input
+          (unless ``transformations=None``).
         - ``"elbo"``: ELBO at the posterior mean, in nats.
         - ``"iwae"``: importance-weighted bound on log p(x) with
           ``n_samples`` posterior draws, in nats.
@@ -147,25 +115,29 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         - ``"latent_knn"``: minus the mean distance of the posterior mean to
           its ``n_neighbors`` nearest training codes (standardised).
         - ``"elbo_mahalanobis"``: the sum of ``"elbo"`` and
-          ``"latent_mahalanobis"``, each standardised by the mean and
-          standard deviation of its training scores.
+          ``"latent_mahalanobis"``, each standardised.
         - ``"transformation"``: the mean log-probability the transformation
           classifier gives the right transformation of each transformed copy
-          of the sample (needs image input and ``transformations="auto"``).
+          of the sample (image input only).
         - ``"transformation_knn"``: minus the mean distance of the sample's
           transformation-classifier features (averaged over its transformed
           copies) to those of its ``n_neighbors`` nearest training images
-          (same needs).
+          (image input only).
+
+        A changed ``score_type`` takes a refit: the fitted state
+        (``score_term_``, ``offset_``, ``calibration_scores_``) is that of the
+        score the fit used, and the scoring methods raise if ``score_type``
+        has changed since.
 
     transformations : "auto" or None, default="auto"
-        Whether ``fit`` also trains the transformation classifier on image
-        input: ``"auto"`` trains it on images (8 transformations of square
+        Whether ``score_type="auto"`` includes the transformation
+        classifier's two scores on image input: ``"auto"`` includes them,
+        and ``fit`` trains the classifier (8 transformations of square
         images: 4 quarter turns, each with or without a horizontal flip; 4
-        of other images: half turns and flips; three stride-2 convolutions
-        of 32, 64 and 128 channels) and skips it for flat rows; ``None``
-        never trains it, which saves about two fifths of the fit time of
-        images and leaves out the two transformation scores. It trains
-        with the VAE's ``max_epochs``, ``batch_size`` and ``lr``.
+        of other images: half turns and flips) with the VAE's
+        ``max_epochs``, ``batch_size`` and ``lr``; ``None`` leaves them out,
+        which saves about two fifths of the fit time of images. A score that
+        names a transformation term needs ``"auto"``.
 
     n_neighbors : int, default=5
         Number of nearest training points averaged by the ``"latent_knn"``
@@ -180,29 +152,29 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     ----------
     %(vae_attributes)s
     offset_ : float
-        Threshold on ``score_samples`` of the current ``score_type``:
-        ``decision_function`` is ``score_samples - offset_``. ``fit`` sets a
-        threshold for every score type (see Notes), so ``score_type`` may be
-        changed after fit.
+        Threshold on ``score_samples``: ``decision_function`` is
+        ``score_samples - offset_``.
     calibration_indices_ : ndarray of shape (n_calibration,)
         Sorted indices of the rows of ``X`` that ``fit`` held out from
         training to calibrate on; empty when nothing was held out.
     calibration_scores_ : ndarray of shape (n_calibration,)
-        Sorted scores of the current ``score_type`` of the rows held out by
-        ``calibration_fraction`` (of the training rows when nothing was held
-        out): what ``offset_`` and ``score_pvalues`` come from.
-    latent_mean_ : ndarray of shape (latent_dim,)
-        Mean of the posterior means of the training data.
-    latent_covariance_ : ndarray of shape (latent_dim, latent_dim)
-        Ledoit-Wolf covariance of the posterior means of the training data,
-        plus a ridge of 1e-6 on the diagonal; the metric of
-        ``score_type="latent_mahalanobis"``.
+        Sorted scores of the rows held out by ``calibration_fraction`` (of
+        the training rows when nothing was held out): what ``offset_`` and
+        ``score_pvalues`` come from.
+    score_type_ : str, ScoreTerm or tuple
+        The ``score_type`` of the fit.
+    score_term_ : skvae.terms.ScoreTerm
+        The fitted score: one term, or a
+        :class:`skvae.terms.StandardizedSum` of several (``score_type="auto"``
+        among them), whose ``terms_`` are the fitted parts.
+    posterior_draws_ : ndarray of shape (n_samples, latent_dim) or None
+        The standard-normal draws every sample's Monte-Carlo scores share
+        (``"iwae"``, ``"reconstruction_probability"``); ``None`` when the
+        score draws none.
     transformation_net_ : skvae.net.TransformationNet or None
         The fitted skorch net of the transformation classifier (its module
-        is a :class:`skvae.nn.TransformationClassifier`); ``None`` when none
-        was trained (flat input or ``transformations=None``).
-    auto_score_parts_ : tuple of str
-        The score types summed by ``score_type="auto"``.
+        is a :class:`skvae.nn.TransformationClassifier`); ``None`` when the
+        score does not use it.
 
     See Also
     --------
@@ -252,9 +224,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     - ``"transformation_knn"``: the ``"latent_knn"`` computation on the
       classifier's pooled features averaged over the sample's transformed
       copies.
-    - ``"auto"``: ``sum_p (x_p - m_p) / s_p`` over the parts ``p`` in
-      ``auto_score_parts_``, ``x_p`` the part's score, standardised like
-      ``"elbo_mahalanobis"``.
+    - ``"auto"`` and every tuple: ``sum_p (x_p - m_p) / s_p`` over the
+      parts ``p``, ``x_p`` the part's score, standardised like
+      ``"elbo_mahalanobis"``; ``score_parts`` returns the summands.
 
     The two nearest-neighbour types never count a training point as its
     own neighbour: training points identical to the scored sample are left
@@ -269,17 +241,15 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     ``random_state`` at fit.
 
     ``fit`` trains on all rows but the ``calibration_fraction`` it holds
-    out, fits the score statistics (latent Gaussian, neighbour indexes,
-    standardisation) on the training rows, then scores the held-out rows with
-    every score type in one pass and keeps a threshold for each, computed as
-    ``score_samples`` computes the scores, so ``set_params(score_type=...)``
-    after fit changes ``score_samples``, ``decision_function``, ``predict``
-    and ``score_pvalues`` together. The Monte-Carlo types (``"iwae"``,
-    ``"reconstruction_probability"``) are the exception: their scores cost
-    ``n_samples`` decoder passes per sample (about a quarter of the default
-    fit), so their thresholds exist only when fit ran with one of them;
-    otherwise ``decision_function`` and ``predict`` raise and ask for a
-    refit, while ``score_samples`` works.
+    out: the VAE always (``score`` is its ELBO), the transformation
+    classifier only when the score reads its outputs. It then fits the
+    score's statistics (neighbour indexes, latent Gaussian,
+    standardisation; ``score_term_``) on one pass over the training rows,
+    when the score has any, and scores the held-out rows as new data to set
+    ``offset_`` and ``calibration_scores_``. Parameters changed after fit
+    take effect at the next fit, as in scikit-learn; a changed
+    ``score_type`` makes the scoring methods raise until then. To see which
+    term flags a sample, fit with several and read ``score_parts``.
 
     Thresholds you can trust: held-out scores are exchangeable with the
     scores of new normal data, so ``contamination=alpha`` flags at most a
@@ -331,7 +301,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             Interval(Real, 0, 0.5, closed="right"),
         ],
         "calibration_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "score_type": [StrOptions(set(SCORE_TYPES))],
+        "score_type": [StrOptions(set(SCORE_NAMES)), tuple, list, ScoreTerm],
         "transformations": [StrOptions({"auto"}), None],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -423,6 +393,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             Fitted estimator.
         """
         X = self._validate_input(X, reset=True)
+        term = self._build_score_term()
         seed = self._training_seed()
         self.calibration_indices_ = self._calibration_indices(len(X), seed)
         X_fit, X_calibration = X, None
@@ -434,41 +405,49 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         # own streams, derived from the training seed so that random_state
         # fixes them too.
         seeds = np.random.SeedSequence([seed, 1]).generate_state(2)
-        self._noise_seed = int(seeds[0])
-        self._fit_transformation_net(X_fit, int(seeds[1]))
-        self.auto_score_parts_ = COMBINED_PARTS[
-            "auto" if self.transformation_net_ is None else "auto_images"
-        ]
-        # One pass over the training data gives the latent statistics, the
-        # neighbour indexes and the standardisation of the combined scores;
-        # a second one over the calibration rows, the thresholds.
-        monte_carlo = self.score_type in MONTE_CARLO_SCORES
-        outputs = self._module_outputs(X_fit, monte_carlo=monte_carlo)
-        self.latent_mean_, self.latent_covariance_ = latent_gaussian(
-            outputs["latent_means"]
-        )
-        train_scores = self._fit_neighbors(outputs)
-        train_scores.update(self._scores_from_outputs(outputs))
-        self._standardization = {
-            name: _mean_and_std(train_scores[name])
-            for name in {*COMBINED_PARTS["elbo_mahalanobis"], *self.auto_score_parts_}
-        }
-        self._add_combined_scores(train_scores)
+        self.posterior_draws_ = None
+        if _reads(term, MONTE_CARLO_OUTPUTS):
+            draws = latent_noise(self.n_samples, self.latent_dim, int(seeds[0]))
+            self.posterior_draws_ = draws.numpy()
+        if _reads(term, TRANSFORMATION_OUTPUTS):
+            self._fit_transformation_net(X_fit, int(seeds[1]))
+        else:
+            self.transformation_net_ = None
+        train_scores = None
+        if term.requires_fit or X_calibration is None:
+            outputs = self._network_outputs(X_fit, term)
+            fit_score = term.fit_score if term.requires_fit else term.score
+            train_scores = fit_score(outputs)
+        self.score_term_ = term
+        self.score_type_ = clone(self.score_type, safe=False)
         if X_calibration is None:
             calibration_scores = train_scores
         else:
-            calibration_scores = self._every_score(X_calibration, monte_carlo)
-        self._calibration_scores = {
-            score_type: np.sort(scores)
-            for score_type, scores in calibration_scores.items()
-        }
-        self._held_out_calibration = X_calibration is not None
-        self._offsets = {
-            score_type: self._threshold(scores)
-            for score_type, scores in self._calibration_scores.items()
-        }
-        self._offsets_n_samples = self.n_samples
+            calibration_scores = self._score_outputs(X_calibration)
+        self.calibration_scores_ = np.sort(calibration_scores)
+        self.offset_ = self._threshold(self.calibration_scores_)
         return self
+
+    def _build_score_term(self):
+        """Return the unfitted term of ``score_type``, checked against the input."""
+        images = len(self.input_shape_) == 3
+        auto_terms = AUTO_TERMS
+        if images and self.transformations is not None:
+            auto_terms = AUTO_IMAGE_TERMS
+        term = build_score(
+            self.score_type, n_neighbors=self.n_neighbors, auto_terms=auto_terms
+        )
+        check_requires(term)
+        if _reads(term, TRANSFORMATION_OUTPUTS) and (
+            not images or self.transformations is None
+        ):
+            reason = "the input is not images" if not images else "transformations=None"
+            raise ValueError(
+                f"score_type={self.score_type!r} needs the transformation "
+                f"classifier, which is not trained because {reason}. Pass image "
+                "input with transformations='auto', or another score_type."
+            )
+        return term
 
     def _calibration_indices(self, n_rows, seed):
         """Sorted indices of the training rows to hold out for calibration.
@@ -497,15 +476,11 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         return np.sort(order[:n_calibration])
 
     def _fit_transformation_net(self, X, seed):
-        """Train the transformation classifier on image rows ``X`` if asked.
+        """Train the transformation classifier on image rows ``X``.
 
-        Sets ``transformation_net_`` (``None`` for flat input or
-        ``transformations=None``). With ``warm_start``, training continues
+        Sets ``transformation_net_``. With ``warm_start``, training continues
         from the previous classifier's weights if they fit the input.
         """
-        if self.transformations is None or len(self.input_shape_) != 3:
-            self.transformation_net_ = None
-            return
         previous = getattr(self, "transformation_net_", None)
         if not (
             self.warm_start and previous is not None and self._can_resume(previous)
@@ -544,65 +519,6 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             verbose=int(self.verbose),
         )
 
-    def _fit_neighbors(self, outputs):
-        """Index the training features; return their nearest-neighbour scores."""
-        self._neighbors = {
-            name: NeighborDistance(self.n_neighbors)
-            for name, features in NEIGHBOR_FEATURES.items()
-            if features in outputs
-        }
-        return {
-            name: neighbors.fit(outputs[NEIGHBOR_FEATURES[name]])
-            for name, neighbors in self._neighbors.items()
-        }
-
-    @property
-    def offset_(self):
-        """Threshold on ``score_samples`` of the current ``score_type``.
-
-        ``fit`` sets one threshold per score type from the calibration
-        scores (a Monte-Carlo type's only when it is the ``score_type`` of
-        the fit: its scores cost ``n_samples`` decoder passes per sample), so
-        ``set_params(score_type=...)`` after fit keeps ``predict`` consistent
-        with ``contamination``.
-        """
-        return self._per_score_type(getattr(self, "_offsets", None), "offset_")
-
-    @property
-    def calibration_scores_(self):
-        """Sorted calibration scores of the current ``score_type``.
-
-        The scores of the rows held out by ``calibration_fraction`` (the
-        training scores when ``calibration_fraction=None``): what
-        ``offset_`` and ``score_pvalues`` are computed from.
-        """
-        return self._per_score_type(
-            getattr(self, "_calibration_scores", None), "calibration_scores_"
-        )
-
-    def _per_score_type(self, fitted, name):
-        """Return the entry of ``fitted`` (a dict per score type) for ``score_type``."""
-        if fitted is None:
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call "
-                f"fit before using {name}."
-            )
-        self._check_score_type_available()
-        stale_draws = (
-            self.score_type in MONTE_CARLO_SCORES
-            and self.n_samples != self._offsets_n_samples
-        )
-        if self.score_type not in fitted or stale_draws:
-            raise NotFittedError(
-                f"No calibration scores for score_type={self.score_type!r} with "
-                f"n_samples={self.n_samples}: the Monte-Carlo scores' calibration "
-                "scores are only computed when fit runs with that score_type "
-                "(they cost n_samples decoder passes per sample). Refit with "
-                f"score_type={self.score_type!r}; score_samples works without "
-                "a refit."
-            )
-        return fitted[self.score_type]
-
     def _expected_failed_checks(self):
         if self.calibration_fraction is None:
             return {}
@@ -619,30 +535,12 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             "check_outliers_fit_predict": reason,
         }
 
-    def _check_score_type_available(self):
-        """Raise if ``score_type`` needs a transformation classifier there is not."""
-        if (
-            self.score_type in TRANSFORMATION_SCORES
-            and self.transformation_net_ is None
-        ):
-            reason = (
-                "the input is not images"
-                if len(self.input_shape_) != 3
-                else "transformations=None"
-            )
-            raise NotFittedError(
-                f"score_type={self.score_type!r} needs the transformation "
-                f"classifier, which fit did not train because {reason}. Refit "
-                "image input with transformations='auto', or pick another "
-                "score_type."
-            )
-
     def _threshold(self, scores):
         """Return the offset for the calibration ``scores`` of one score type."""
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
             return float(q1 - 1.5 * (q3 - q1))
-        if self._held_out_calibration:
+        if len(self.calibration_indices_):
             # Flags exactly the samples whose conformal p-value is at most
             # contamination: a new normal sample with at most that probability.
             return conformal_threshold(scores, self.contamination)
@@ -666,42 +564,26 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             data.
         """
         check_is_fitted(self)
-        self._check_score_type_available()
         return self._score_samples(self._validate_input(X, reset=False))
 
     def _score_samples(self, X):
         """Private version of score_samples without input validation."""
-        parts = self._score_parts(self.score_type)
-        outputs = self._module_outputs(
-            X,
-            monte_carlo=not MONTE_CARLO_SCORES.isdisjoint(parts),
-            transformations=not TRANSFORMATION_SCORES.isdisjoint(parts),
-        )
-        scores = self._scores_from_outputs(outputs, parts)
-        neighbor_parts = self._neighbors.keys() & set(parts)
-        scores.update(self._neighbor_scores(outputs, neighbor_parts))
-        if len(parts) == 1:
-            return scores[parts[0]]
-        return self._combined_score(scores, parts)
+        self._check_score_type_unchanged()
+        return self._score_outputs(X)
 
-    def _score_parts(self, score_type):
-        """Return the single score types ``score_type`` sums (itself if single)."""
-        if score_type == "auto":
-            return self.auto_score_parts_
-        return COMBINED_PARTS.get(score_type, (score_type,))
+    def _score_outputs(self, X):
+        """Scores of the fitted ``score_term_`` of validated rows ``X``."""
+        return self.score_term_.score(self._network_outputs(X, self.score_term_))
 
-    def _module_outputs(self, X, *, monte_carlo, transformations=True):
-        """One pass of the VAE (and transformation classifier) over rows ``X``.
+    def _network_outputs(self, X, term):
+        """One pass of the networks over rows ``X``: the outputs ``term`` reads.
 
-        With ``monte_carlo``, the pass also draws ``n_samples`` posterior
-        samples for the Monte-Carlo scores; with ``transformations``, it runs
-        the transformation classifier too, if there is one.
+        The pass draws the posterior samples and runs the transformation
+        classifier only if the term reads their outputs.
         """
-        noise = None
-        if monte_carlo:
-            noise = latent_noise(self.n_samples, self.latent_dim, self._noise_seed)
+        noise = self.posterior_draws_ if _reads(term, MONTE_CARLO_OUTPUTS) else None
         transformation_module = None
-        if transformations and self.transformation_net_ is not None:
+        if _reads(term, TRANSFORMATION_OUTPUTS):
             transformation_module = self.transformation_net_.module_
         return self._map_module(
             per_sample_outputs,
@@ -710,50 +592,58 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             transformation_module=transformation_module,
         )
 
-    def _scores_from_outputs(self, outputs, parts=None):
-        """Return the single score types that module ``outputs`` give alone.
-
-        With ``parts``, only the Mahalanobis score is left out unless asked
-        for (it inverts the covariance: a cost that one row notices).
-        """
-        scores = {"elbo": outputs["elbo"], "reconstruction": outputs["reconstruction"]}
-        if parts is None or "latent_mahalanobis" in parts:
-            scores["latent_mahalanobis"] = mahalanobis_scores(
-                outputs["latent_means"], self.latent_mean_, self.latent_covariance_
+    def _check_score_type_unchanged(self):
+        """Raise if ``score_type`` was changed since fit."""
+        if _score_key(self.score_type) != _score_key(self.score_type_):
+            raise NotFittedError(
+                f"This {type(self).__name__} was fitted with score_type="
+                f"{self.score_type_!r}, and score_type is now "
+                f"{self.score_type!r}. fit trains and calibrates only what its "
+                "score needs, so call fit again after changing score_type; to "
+                "compare several scores from one fit, fit with a tuple of them "
+                "and read score_parts."
             )
-        names = (*MONTE_CARLO_SCORES, "transformation")
-        scores.update({name: outputs[name] for name in names if name in outputs})
-        return scores
 
-    def _neighbor_scores(self, outputs, names):
-        """Nearest-neighbour scores ``names`` of new samples' module ``outputs``."""
-        return {
-            name: self._neighbors[name].score(outputs[NEIGHBOR_FEATURES[name]])
-            for name in names
-        }
+    def score_parts(self, X):
+        """Each part's contribution to ``score_samples``, by name.
 
-    def _every_score(self, X, monte_carlo):
-        """Scores of every score type of validated new rows ``X``, one pass."""
-        outputs = self._module_outputs(X, monte_carlo=monte_carlo)
-        scores = self._scores_from_outputs(outputs)
-        scores.update(self._neighbor_scores(outputs, self._neighbors))
-        return self._add_combined_scores(scores)
+        For a sum of terms (``score_type="auto"`` or a tuple), each part's
+        standardised score: the parts add up to ``score_samples``, and the
+        lowest part says which term flags a sample most. For a single term,
+        its scores under its name.
 
-    def _add_combined_scores(self, scores):
-        """Add the combined score types to a dict of single ``scores``."""
-        scores["elbo_mahalanobis"] = self._combined_score(
-            scores, COMBINED_PARTS["elbo_mahalanobis"]
-        )
-        scores["auto"] = self._combined_score(scores, self.auto_score_parts_)
-        return scores
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Samples.
 
-    def _combined_score(self, scores, parts):
-        """Return the sum of the ``parts``' training z-scores."""
-        total = np.zeros(len(scores["elbo"]))
-        for name in parts:
-            mean, std = self._standardization[name]
-            total += (scores[name] - mean) / std
-        return total
+        Returns
+        -------
+        parts : dict of str to ndarray of shape (n_samples,)
+            The scores of each part, in the order of the sum.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import VAEOutlierDetector
+        >>> X = np.random.RandomState(0).normal(size=(64, 4))
+        >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
+        >>> parts = det.score_parts(X[:3])
+        >>> list(parts)
+        ['elbo', 'latent_knn']
+        >>> bool(np.allclose(sum(parts.values()), det.score_samples(X[:3])))
+        True
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        self._check_score_type_unchanged()
+        term = self.score_term_
+        outputs = self._network_outputs(X, term)
+        if isinstance(term, StandardizedSum):
+            return term.part_scores(outputs)
+        score_type = self.score_type_
+        names = score_type if isinstance(score_type, tuple | list) else [score_type]
+        return {name_terms(names)[0]: term.score(outputs)}
 
     def score(self, X, y=None):
         """Mean per-sample ELBO of ``X``, whatever ``score_type`` is; higher is better.
@@ -842,7 +732,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             guarantee.
         """
         check_is_fitted(self)
-        if not self._held_out_calibration:
+        if not len(self.calibration_indices_):
             raise NotFittedError(
                 "score_pvalues needs calibration scores of samples the networks "
                 "did not train on, and fit held out none (calibration_fraction="
@@ -875,3 +765,20 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         """
         rejected = benjamini_hochberg(self.score_pvalues(X), alpha)
         return np.where(rejected, -1, 1)
+
+
+def _reads(term, outputs):
+    """Whether ``term`` reads any of ``outputs``."""
+    return not set(term.requires).isdisjoint(outputs)
+
+
+def _score_key(score_type):
+    """Return a value equal for equal ``score_type`` parameters (terms by params)."""
+    if isinstance(score_type, ScoreTerm):
+        params = score_type.get_params(deep=False)
+        return type(score_type), tuple(
+            (name, _score_key(value)) for name, value in sorted(params.items())
+        )
+    if isinstance(score_type, tuple | list):
+        return tuple(_score_key(part) for part in score_type)
+    return score_type

@@ -31,70 +31,14 @@ written with ``torch.jit.trace`` and loads with ``torch.jit.load``.
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from ._outlier import NEIGHBOR_FEATURES, VAEOutlierDetector
-from .scoring import batch_score_outputs, latent_noise
-from .scoring._neighbors import NEIGHBOR_MARGIN
+from ._outlier import VAEOutlierDetector
+from .scoring import batch_score_outputs
 from .utils._sklearn import check_is_fitted
 
 __all__ = ["DetectorScorer", "export_onnx", "export_torchscript", "scorer_module"]
-
-
-class _Mahalanobis(nn.Module):
-    """Minus the Mahalanobis distance to a fitted Gaussian, in float64."""
-
-    def __init__(self, mean, covariance):
-        super().__init__()
-        precision = np.linalg.inv(np.asarray(covariance, dtype=np.float64))
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
-        self.register_buffer("precision", torch.as_tensor(precision))
-
-    def forward(self, codes):
-        centred = codes.double() - self.mean
-        squared = ((centred @ self.precision) * centred).sum(dim=1)
-        return -torch.sqrt(torch.clamp(squared, min=0.0))
-
-
-class _NeighborDistance(nn.Module):
-    """:class:`skvae.scoring.NeighborDistance`'s score as torch operations.
-
-    The same steps: standardise in float64, round to float32, pick candidate
-    neighbours by a matrix product, recompute their distances exactly in
-    float64 and leave out identical points. One difference: a row with more
-    identical training points than candidates (``n_neighbors + 8``) scores
-    0 here, where skvae searches all training points.
-    """
-
-    def __init__(self, neighbors):
-        super().__init__()
-        self.n_neighbors = neighbors.n_neighbors
-        # float32, as NeighborDistance keeps them: half the file size.
-        points = torch.as_tensor(neighbors.points_)
-        self.register_buffer("mean", torch.as_tensor(neighbors.mean_))
-        self.register_buffer("scale", torch.as_tensor(neighbors.scale_))
-        self.register_buffer("points", points)
-        self.register_buffer("squared_norms", (points.double() ** 2).sum(dim=1))
-        self.n_candidates = min(len(points), self.n_neighbors + NEIGHBOR_MARGIN)
-
-    def forward(self, features):
-        rows = ((features.double() - self.mean) / self.scale).float().double()
-        points = self.points.double()
-        approximate = self.squared_norms - 2 * rows @ points.T
-        candidates = approximate.topk(self.n_candidates, dim=1, largest=False).indices
-        differences = points[candidates] - rows[:, None, :]
-        squared = (differences**2).sum(dim=2)
-        squared = torch.where(squared > 0, squared, torch.full_like(squared, np.inf))
-        nearest = squared.topk(
-            min(self.n_neighbors, self.n_candidates), dim=1, largest=False
-        ).values
-        found = torch.isfinite(nearest)
-        distances = torch.sqrt(torch.where(found, nearest, torch.zeros_like(nearest)))
-        total = torch.where(found, distances, torch.zeros_like(distances)).sum(dim=1)
-        counts = found.sum(dim=1).double()
-        return -total / torch.clamp(counts, min=1.0)
 
 
 class DetectorScorer(nn.Module):
@@ -107,7 +51,7 @@ class DetectorScorer(nn.Module):
     Parameters
     ----------
     detector : VAEOutlierDetector
-        A fitted detector; its ``score_type`` decides what is computed.
+        A fitted detector; the score of its fit decides what is computed.
 
     Examples
     --------
@@ -125,34 +69,14 @@ class DetectorScorer(nn.Module):
 
     def __init__(self, detector):
         super().__init__()
+        term = detector.score_term_
         self.vae = detector.net_.module_
         classifier = detector.transformation_net_
-        self.parts = tuple(detector._score_parts(detector.score_type))
-        needs_classifier = any(part.startswith("transformation") for part in self.parts)
-        self.classifier = (
-            classifier.module_ if classifier is not None and needs_classifier else None
-        )
+        self.classifier = None if classifier is None else classifier.module_
         self.input_shape = tuple(detector.input_shape_)
-        noise = None
-        if {"iwae", "reconstruction_probability"} & set(self.parts):
-            noise = latent_noise(
-                detector.n_samples, detector.latent_dim, detector._noise_seed
-            )
-        self.register_buffer("noise", noise)
-        self.mahalanobis = _Mahalanobis(
-            detector.latent_mean_, detector.latent_covariance_
-        )
-        self.neighbors = nn.ModuleDict(
-            {
-                name: _NeighborDistance(detector._neighbors[name])
-                for name in NEIGHBOR_FEATURES
-                if name in self.parts
-            }
-        )
-        self.standardization = None
-        if len(self.parts) > 1:
-            moments = [detector._standardization[part] for part in self.parts]
-            self.standardization = torch.tensor(moments, dtype=torch.float64)
+        draws = detector.posterior_draws_
+        self.register_buffer("noise", None if draws is None else torch.as_tensor(draws))
+        self.score = term.to_torch()
 
     def forward(self, x):
         """Scores of float32 samples ``x`` of shape ``(n, *sample_shape)``."""
@@ -160,18 +84,7 @@ class DetectorScorer(nn.Module):
         outputs = batch_score_outputs(
             self.vae, x, noise=self.noise, transformation_module=self.classifier
         )
-        scores = [self._part(part, outputs) for part in self.parts]
-        if self.standardization is None:
-            return scores[0]
-        mean, std = self.standardization[:, 0], self.standardization[:, 1]
-        return sum((score - mean[i]) / std[i] for i, score in enumerate(scores))
-
-    def _part(self, part, outputs):
-        if part == "latent_mahalanobis":
-            return self.mahalanobis(outputs["latent_means"])
-        if part in self.neighbors:
-            return self.neighbors[part](outputs[NEIGHBOR_FEATURES[part]])
-        return outputs[part].double()
+        return self.score(outputs)
 
 
 def scorer_module(detector):
@@ -180,7 +93,7 @@ def scorer_module(detector):
     Parameters
     ----------
     detector : VAEOutlierDetector
-        A fitted detector; its current ``score_type`` is the one exported.
+        A fitted detector; the score of its fit (``score_type_``) is exported.
 
     Returns
     -------
@@ -208,7 +121,6 @@ def scorer_module(detector):
             f"{type(detector).__name__}."
         )
     check_is_fitted(detector)
-    detector._check_score_type_available()
     scorer = DetectorScorer(detector)
     return scorer.to("cpu").eval()
 

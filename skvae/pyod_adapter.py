@@ -123,7 +123,7 @@ class PyODVAE(BaseDetector):
         if not isinstance(self.contamination, Real):
             # A PyThresh thresholder: PyOD's own handling, on training scores.
             return super()._process_decision_scores()
-        if self.estimator_._held_out_calibration:
+        if len(self.estimator_.calibration_indices_):
             # score > threshold_ exactly when the conformal p-value is at
             # most contamination.
             self.threshold_ = -conformal_threshold(
@@ -236,7 +236,7 @@ class PyODVAE(BaseDetector):
 
     def _pvalues(self, scores):
         """Conformal p-values of PyOD-direction ``scores``."""
-        if not self.estimator_._held_out_calibration:
+        if not len(self.estimator_.calibration_indices_):
             raise NotFittedError(
                 "method='conformal' needs calibration scores of rows the "
                 "detector did not train on; the wrapped detector held out none. "

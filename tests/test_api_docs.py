@@ -28,6 +28,7 @@ PUBLIC_MODULES = [
     "skvae.plotting",
     "skvae.pyod_adapter",
     "skvae.scoring",
+    "skvae.terms",
     "skvae.benchmark",
 ]
 

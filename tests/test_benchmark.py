@@ -20,6 +20,7 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
             "2",
             "--methods",
             "skvae",
+            "skvae-scores",
             "isolation-forest",
             "--output-dir",
             str(tmp_path),
@@ -32,7 +33,10 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["metadata"]["dataset"] == "digits"
     methods = {r["method"] for r in results["records"]}
-    assert {"IsolationForest", "skvae[elbo]", "skvae[iwae]"} <= methods
+    expected = {"IsolationForest", "skvae[auto]", "skvae[transformation]"}
+    assert (
+        expected | {"skvae-scores[iwae]", "skvae-scores[elbo_mahalanobis]"} <= methods
+    )
     assert {r["inlier_class"] for r in results["records"]} == {0, 1}
     assert (tmp_path / "roc.png").stat().st_size > 0
     assert "results.md" in capsys.readouterr().out

@@ -414,7 +414,7 @@ def test_invalid_parameters_raise(params):
         VAEOutlierDetector(**params).fit(np.zeros((4, 3)))
 
 
-# -- thresholds per score type (non-regression for the stale offset_) --------
+# -- thresholds per score type; fitted state is plain --------------------------
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +427,6 @@ def detector_contamination_10(digits_one_class):
 @pytest.mark.parametrize(
     "score_type",
     [
-        "auto",
         "elbo",
         "reconstruction",
         "latent_mahalanobis",
@@ -435,43 +434,70 @@ def detector_contamination_10(digits_one_class):
         "elbo_mahalanobis",
         "transformation",
         "transformation_knn",
+        ("elbo", "transformation"),
     ],
 )
-def test_switching_score_type_after_fit_keeps_contamination(
-    score_type, detector_contamination_10
-):
-    """set_params(score_type=...) after fit moves the threshold too.
+def test_contamination_holds_for_every_score_type(score_type, digits_one_class):
+    """The threshold is set on the held-out scores of the score fit used.
 
-    Non-regression: the threshold stayed on the fitted score's scale, so a
-    default detector switched to "latent_mahalanobis" flagged 94% of its own
-    training data instead of 10%.
+    Non-regression: the threshold once stayed on another score's scale, so a
+    detector scoring "latent_mahalanobis" flagged 94% of its own training
+    data instead of 10%.
     """
-    det, X_train = (
-        clone_fitted(detector_contamination_10[0]),
-        detector_contamination_10[1],
-    )
-    det.set_params(score_type=score_type)
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(
+        **{**TINY_CONV, "max_epochs": 3},
+        score_type=score_type,
+        contamination=0.1,
+        random_state=0,
+    ).fit(X_train)
     held_out = X_train[det.calibration_indices_]
     # 24 held-out rows: k = floor(0.1 * 25) = 2, so 1 of them is flagged.
     assert np.sum(det.predict(held_out) == -1) == 1
     scores = det.score_samples(held_out)
+    np.testing.assert_array_equal(det.calibration_scores_, np.sort(scores))
     assert det.offset_ == conformal_threshold(scores, 0.1)
 
 
-def test_monte_carlo_threshold_needs_a_fit_with_that_score_type(
-    detector_contamination_10,
-):
+def test_changed_score_type_needs_a_refit(detector_contamination_10):
     det, X_train = (
         clone_fitted(detector_contamination_10[0]),
         detector_contamination_10[1],
     )
-    det.set_params(score_type="iwae")
-    assert det.score_samples(X_train[:3]).shape == (3,)
-    with pytest.raises(NotFittedError, match="Refit with score_type='iwae'"):
-        det.predict(X_train)
+    offset, calibration = det.offset_, det.calibration_scores_.copy()
+    det.set_params(score_type="elbo", contamination=0.3, n_neighbors=2)
+    # Fitted state is plain: set_params moves none of it.
+    assert det.offset_ == offset
+    np.testing.assert_array_equal(det.calibration_scores_, calibration)
+    for method in ("score_samples", "decision_function", "predict", "score_parts"):
+        with pytest.raises(NotFittedError, match="fitted with score_type='auto'"):
+            getattr(det, method)(X_train[:3])
+    det.set_params(score_type="auto")
+    np.testing.assert_array_equal(
+        det.score_samples(X_train[:3]),
+        detector_contamination_10[0].score_samples(X_train[:3]),
+    )
+    elbo = det.set_params(score_type="elbo").fit(X_train)
+    assert elbo.transformation_net_ is None
+    assert elbo.offset_ != offset
 
 
-def test_monte_carlo_fit_sets_both_monte_carlo_thresholds(digits_one_class):
+def test_fit_trains_only_what_the_score_needs(digits_one_class):
+    X_train, _, _ = digits_one_class
+    params = {**TINY_CONV, "max_epochs": 2, "random_state": 0}
+    elbo = VAEOutlierDetector(**params, score_type="elbo").fit(X_train)
+    assert elbo.transformation_net_ is None and elbo.posterior_draws_ is None
+    default = VAEOutlierDetector(**params).fit(X_train)
+    assert default.transformation_net_ is not None
+    assert default.posterior_draws_ is None
+    # The VAE trains alike either way: the score adds networks, never moves it.
+    for mine, other in zip(
+        elbo.net_.module_.parameters(), default.net_.module_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(mine, other, rtol=0, atol=0)
+
+
+def test_monte_carlo_scores_draw_once_at_fit(digits_one_class):
     X_train, _, _ = digits_one_class
     det = VAEOutlierDetector(
         **{**TINY_CONV, "max_epochs": 3},
@@ -480,14 +506,15 @@ def test_monte_carlo_fit_sets_both_monte_carlo_thresholds(digits_one_class):
         contamination=0.2,
         random_state=0,
     ).fit(X_train)
+    assert det.posterior_draws_.shape == (4, TINY_CONV["latent_dim"])
     held_out = X_train[det.calibration_indices_]
-    for score_type in ("reconstruction_probability", "iwae"):
-        det.set_params(score_type=score_type)
-        # 24 held-out rows: k = floor(0.2 * 25) = 5, so 4 of them are flagged.
-        assert np.sum(det.predict(held_out) == -1) == 4
-    det.set_params(n_samples=8)
-    with pytest.raises(NotFittedError, match="n_samples=8"):
-        det.decision_function(X_train)
+    # 24 held-out rows: k = floor(0.2 * 25) = 5, so 4 of them are flagged.
+    assert np.sum(det.predict(held_out) == -1) == 4
+    scores = det.score_samples(held_out)
+    # n_samples takes effect at the next fit, like every parameter.
+    np.testing.assert_array_equal(
+        det.set_params(n_samples=8).score_samples(held_out), scores
+    )
 
 
 def clone_fitted(det):

@@ -306,7 +306,12 @@ def test_pickle_holds_the_weights_once(fitted_conv_detector):
     size = len(pickle.dumps(fitted_conv_detector))
     modules = [net.module_, fitted_conv_detector.transformation_net_.module_]
     n_weights = sum(p.numel() for m in modules for p in m.parameters())
-    n_points = sum(n.points_.size for n in fitted_conv_detector._neighbors.values())
+    n_points = sum(
+        term.index_.points_.size
+        for _, term in fitted_conv_detector.score_term_.terms_
+        if hasattr(term, "index_")
+    )
+    assert n_points > 0
     # Weights plus Adam's two moments and the nearest-neighbour points, 4
     # bytes each, plus a margin for the rest; a second copy of the weights
     # would add another 4 per weight.

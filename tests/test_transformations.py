@@ -1,11 +1,8 @@
 """The transformation classifier, the nearest-neighbour scores and "auto"."""
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
-from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
@@ -127,36 +124,34 @@ def test_identical_training_points_are_left_out(n_copies):
 
 def test_image_detector_sums_four_parts(fitted_conv_detector, digits_one_class):
     det = fitted_conv_detector
-    assert det.auto_score_parts_ == (
-        "elbo",
-        "latent_knn",
-        "transformation",
-        "transformation_knn",
-    )
     assert isinstance(det.transformation_net_.module_, TransformationClassifier)
     X_train, X_test, _ = digits_one_class
-    X_fit = training_rows(det, X_train)
-    expected = np.zeros(len(X_test))
-    for part in det.auto_score_parts_:
-        train = _scores(det, part, X_fit)
-        expected += (_scores(det, part, X_test) - train.mean()) / train.std()
-    np.testing.assert_allclose(_scores(det, "auto", X_test), expected, rtol=1e-9)
-
-
-def _scores(det, score_type, X):
-    """Scores of a copy of the shared fitted ``det`` with another score_type."""
-    copy = pickle.loads(pickle.dumps(det))
-    return copy.set_params(score_type=score_type).score_samples(X)
+    parts = det.score_parts(X_test)
+    assert list(parts) == ["elbo", "latent_knn", "transformation", "transformation_knn"]
+    np.testing.assert_allclose(sum(parts.values()), det.score_samples(X_test))
+    # Each part is standardised by its scores on the rows the networks trained on.
+    term = det.score_term_
+    raw = term.part_scores(
+        det._network_outputs(training_rows(det, X_train).astype(np.float32), term),
+        standardized=False,
+    )
+    for name, scores in raw.items():
+        np.testing.assert_allclose(
+            term.standardization_[name], (scores.mean(), scores.std()), rtol=1e-9
+        )
 
 
 @pytest.mark.parametrize(
-    "score_type", ["auto", "latent_knn", "transformation", "transformation_knn"]
+    "part", ["latent_knn", "transformation", "transformation_knn", None]
 )
 def test_new_scores_rank_other_digits_below_zeros(
-    score_type, fitted_conv_detector, digits_one_class
+    part, fitted_conv_detector, digits_one_class
 ):
     _, X_test, is_inlier = digits_one_class
-    scores = _scores(fitted_conv_detector, score_type, X_test)
+    if part is None:
+        scores = fitted_conv_detector.score_samples(X_test)
+    else:
+        scores = fitted_conv_detector.score_parts(X_test)[part]
     assert np.all(np.isfinite(scores))
     assert roc_auc_score(is_inlier, scores) > 0.8
 
@@ -166,12 +161,10 @@ def test_flat_input_has_no_transformation_scores(blobs_with_outliers):
     det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 3}, random_state=0)
     det.fit(X_train)
     assert det.transformation_net_ is None
-    assert det.auto_score_parts_ == ("elbo", "latent_knn")
+    assert list(det.score_parts(X_test)) == ["elbo", "latent_knn"]
     det.set_params(score_type="transformation")
-    with pytest.raises(NotFittedError, match="input is not images"):
-        det.score_samples(X_test)
-    with pytest.raises(NotFittedError, match="input is not images"):
-        det.predict(X_test)
+    with pytest.raises(ValueError, match="input is not images"):
+        det.fit(X_train)
 
 
 def test_transformations_none_skips_the_classifier(digits_one_class):
@@ -179,9 +172,9 @@ def test_transformations_none_skips_the_classifier(digits_one_class):
     params = {**TINY_CONV, "max_epochs": 2, "random_state": 0}
     det = VAEOutlierDetector(**params, transformations=None).fit(X_train)
     assert det.transformation_net_ is None
-    assert det.auto_score_parts_ == ("elbo", "latent_knn")
-    with pytest.raises(NotFittedError, match="transformations=None"):
-        det.set_params(score_type="transformation_knn").score_samples(X_test)
+    assert list(det.score_parts(X_test)) == ["elbo", "latent_knn"]
+    with pytest.raises(ValueError, match="transformations=None"):
+        det.set_params(score_type="transformation_knn").fit(X_train)
     # The VAE is the same as with the classifier: it trains first, seeded alike.
     full = VAEOutlierDetector(**params).fit(X_train)
     for a, b in zip(

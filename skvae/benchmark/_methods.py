@@ -2,7 +2,7 @@
 
 Each method is a function ``(X_train, X_test, *, epochs, random_state)``
 returning ``{name: MethodResult}``; one fit may yield several named results
-(skvae's score types share one trained VAE). Scores are normality scores:
+(the parts of skvae's score, read from one fit). Scores are normality scores:
 higher = more normal, whatever the library's own convention.
 """
 
@@ -12,7 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from .._outlier import SCORE_TYPES, TRANSFORMATION_SCORES, VAEOutlierDetector
+from .._outlier import VAEOutlierDetector
+from ..terms._builtin import AUTO_TERMS, COMBINATIONS
+
+# Every score of the VAE alone, which "skvae-scores" reads from one fit.
+VAE_SCORES = (
+    "elbo",
+    "iwae",
+    "reconstruction",
+    "reconstruction_probability",
+    "latent_mahalanobis",
+    "latent_knn",
+)
 
 
 @dataclass
@@ -37,16 +48,12 @@ def _as_unit_float(X):
 
 
 def run_skvae(X_train, X_test, *, epochs, random_state):
-    """Fit the default VAEOutlierDetector once; score with every score type.
-
-    Score types that need what the fit did not train (the transformation
-    scores on flat input) are left out.
-    """
+    """Fit the default VAEOutlierDetector; its score and each of its parts."""
     return _run_skvae_detector("skvae", {}, X_train, X_test, epochs, random_state)
 
 
 def run_skvae_vae_only(X_train, X_test, *, epochs, random_state):
-    """Fit the VAE alone (``transformations=None``); its cheaper combined scores."""
+    """Fit the VAE alone (``transformations=None``); its score and parts."""
     return _run_skvae_detector(
         "skvae-vae-only",
         {"transformations": None},
@@ -54,25 +61,48 @@ def run_skvae_vae_only(X_train, X_test, *, epochs, random_state):
         X_test,
         epochs,
         random_state,
-        score_types=("auto", "elbo_mahalanobis"),
     )
 
 
-def _run_skvae_detector(
-    name, params, X_train, X_test, epochs, random_state, score_types=SCORE_TYPES
-):
+def run_skvae_vae_scores(X_train, X_test, *, epochs, random_state):
+    """Fit the VAE once with every score of its own; each score and their sums.
+
+    The fit scores the training rows with every term (the Monte-Carlo ones
+    too), so it costs more than a fit for one score.
+    """
+    return _run_skvae_detector(
+        "skvae-scores",
+        {"score_type": VAE_SCORES, "transformations": None},
+        X_train,
+        X_test,
+        epochs,
+        random_state,
+        sums={"auto": AUTO_TERMS, **COMBINATIONS},
+    )
+
+
+def _run_skvae_detector(name, params, X_train, X_test, epochs, random_state, sums=None):
+    """One fit; a result per part of its score, and per sum of ``sums``.
+
+    The parts are standardised (:meth:`VAEOutlierDetector.score_parts`),
+    which ranks samples as each part's own score does; ``sums`` (by default
+    the fitted score itself) add parts up as ``score_samples`` does.
+    """
     params = {**params, "random_state": random_state}
     if epochs is not None:
         params["max_epochs"] = epochs
     detector, fit_seconds = _timed(VAEOutlierDetector(**params).fit, X_train)
-    results = {}
-    for score_type in score_types:
-        if score_type in TRANSFORMATION_SCORES and detector.transformation_net_ is None:
-            continue
-        detector.set_params(score_type=score_type)
-        scores, seconds = _timed(detector.score_samples, X_test)
-        results[f"{name}[{score_type}]"] = MethodResult(scores, fit_seconds, seconds)
-    return results
+    parts, seconds = _timed(detector.score_parts, X_test)
+    if sums is None:
+        sums = {"auto": tuple(parts)} if len(parts) > 1 else {}
+    scores = {
+        **parts,
+        **{total: sum(parts[part] for part in names) for total, names in sums.items()},
+    }
+    return {
+        f"{name}[{score_type}]": MethodResult(values, fit_seconds, seconds)
+        for score_type, values in scores.items()
+    }
 
 
 def _run_sklearn_style(name, detector, X_train, X_test):
@@ -135,6 +165,7 @@ def run_pyod_autoencoder(X_train, X_test, *, epochs, random_state):
 METHODS = {
     "skvae": run_skvae,
     "skvae-vae-only": run_skvae_vae_only,
+    "skvae-scores": run_skvae_vae_scores,
     "pyod-ocsvm": run_pyod_ocsvm,
     "pyod-deepsvdd": run_pyod_deep_svdd,
     "pyod-vae": run_pyod_vae,

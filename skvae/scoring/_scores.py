@@ -22,6 +22,13 @@ from ..nn import elbo
 from ..utils._torch import evaluating
 from ._batches import map_batches
 
+# The per-sample outputs of per_sample_outputs, by what gives them: the VAE's
+# pass, the posterior draws (``noise``) and the transformation classifier.
+# Score terms (skvae.terms) name the outputs they read from these.
+VAE_OUTPUTS = ("elbo", "reconstruction", "latent_means")
+MONTE_CARLO_OUTPUTS = ("iwae", "reconstruction_probability")
+TRANSFORMATION_OUTPUTS = ("transformation", "transformation_features")
+
 
 def elbo_scores(module, X, **kwargs):
     """Per-sample ELBO (beta = 1) at the posterior mean, shape ``(n_samples,)``.
