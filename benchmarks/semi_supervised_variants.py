@@ -91,8 +91,8 @@ def add_callback(name, make_callback):
     """Append a callback to every net VAEClassifier builds from now on."""
     build_net = VAEClassifier._build_net
 
-    def patched(self, module, seed, n_samples):
-        net = build_net(self, module, seed, n_samples)
+    def patched(self, spec, seed, n_samples):
+        net = build_net(self, spec, seed, n_samples)
         net.callbacks = [*(net.callbacks or []), (name, make_callback(net))]
         return net
 

@@ -3,9 +3,12 @@
 This class should not be used directly; use the estimators that derive from it.
 """
 
+import copy
 import math
 import warnings
+from collections.abc import Callable
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -339,28 +342,50 @@ class _BaseVAE(BaseEstimator):
     def _fit_vae(self, X, y=None, *, seed=None):
         """Build the module and the skorch net for validated ``X`` and train it.
 
-        With ``warm_start`` and an existing net for the same architecture,
-        training continues from its weights instead, under the current
-        training settings. ``seed`` (drawn by :meth:`_training_seed` if
-        None) seeds the training; it is returned for later seeded steps.
+        Sets ``net_``. ``seed`` (drawn by :meth:`_training_seed` if None)
+        seeds the training; it is returned for later seeded steps.
         """
         self._check_training_params()
         if seed is None:
             seed = self._training_seed()
-        module_kwargs = self._module_kwargs()
-        resume = (
-            self.warm_start and getattr(self, "_module_kwargs_", None) == module_kwargs
+        spec = NetSpec(
+            self._net_class,
+            self._module_factory,
+            self._module_kwargs(),
+            self._net_params(),
+            self._extra_callbacks(),
         )
-        previous = self.net_ if resume else None
-        with seeded(seed, self.device):
-            self.net_ = self._build_net(module_kwargs, seed, len(X))
-            if previous is not None:
-                self.net_.initialize()
-                self.net_.module_.load_state_dict(previous.module_.state_dict())
-                self.net_.history_ = previous.history_
-            self._module_kwargs_ = module_kwargs
-            self._train(self.net_, self._as_module_input(X), y)
+        self.net_ = self._fit_net(spec, getattr(self, "net_", None), X, y, seed=seed)
         return seed
+
+    def _fit_net(self, spec, previous, X, y=None, *, seed):
+        """Build the skorch net of ``spec``, train it on validated ``X``; return it.
+
+        Every network an estimator trains goes through here, so each gets
+        the shared training settings (``max_epochs``, ``batch_size``, ``lr``,
+        early stopping, the divergence guard, device, progress). With
+        ``warm_start`` and a ``previous`` net of the same class and module
+        arguments, training continues from its weights (with a copy of its
+        history) instead of starting afresh.
+        """
+        resume = (
+            self.warm_start
+            and isinstance(previous, spec.net_class)
+            and module_kwargs_of(previous) == spec.module_kwargs
+        )
+        with seeded(seed, self.device):
+            net = self._build_net(spec, seed, len(X))
+            if resume:
+                net.initialize()
+                net.module_.load_state_dict(previous.module_.state_dict())
+                net.history_ = copy.deepcopy(previous.history_)
+            self._train(net, self._as_module_input(X), y)
+        return net
+
+    @property
+    def _module_kwargs_(self):
+        """The arguments the fitted VAE module was built with."""
+        return module_kwargs_of(self.net_)
 
     def _train(self, net, X, y=None):
         """Train ``net`` (with a ``FiniteLossGuard``), recovering from divergence.
@@ -463,14 +488,14 @@ class _BaseVAE(BaseEstimator):
         epochs = math.ceil(self._auto_training_steps / batches_per_epoch)
         return min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, epochs))
 
-    def _build_net(self, module_kwargs, seed, n_samples):
-        """Return an unfitted skorch net that builds its module from ``module_kwargs``.
+    def _build_net(self, spec, seed, n_samples):
+        """Return the unfitted skorch net of ``spec`` for ``n_samples`` rows.
 
-        skorch builds the module with ``_module_factory`` (by default
-        :func:`skvae.nn.make_vae`) when it
-        initializes (the caller seeds that). Handing skorch a module
-        instance instead would pickle its weights twice: once as the
-        ``module`` parameter and once as the fitted ``module_``.
+        skorch builds the module with ``spec.module_factory`` (for the VAE,
+        by default :func:`skvae.nn.make_vae`) when it initializes (the
+        caller seeds that). Handing skorch a module instance instead would
+        pickle its weights twice: once as the ``module`` parameter and once
+        as the fitted ``module_``.
         """
         train_split, callbacks = None, [("finite_loss", FiniteLossGuard())]
         if self.early_stopping:
@@ -483,13 +508,13 @@ class _BaseVAE(BaseEstimator):
                     sink=print if self.verbose else _silent,
                 )
             )
-        callbacks.extend(self._extra_callbacks())
+        callbacks.extend(spec.callbacks)
         if self.verbose >= 2:
             callbacks.append(ProgressBar())
-        return self._net_class(
-            self._module_factory,
-            **{f"module__{name}": value for name, value in module_kwargs.items()},
-            **self._net_params(),
+        return spec.net_class(
+            spec.module_factory,
+            **{f"module__{name}": value for name, value in spec.module_kwargs.items()},
+            **spec.net_params,
             lr=self.lr,
             max_epochs=self._n_epochs(n_samples),
             batch_size=self.batch_size,
@@ -603,6 +628,26 @@ class _BaseVAE(BaseEstimator):
             Mean ELBO in nats per sample.
         """
         return float(np.mean(self.score_samples(X)))
+
+
+class NetSpec(NamedTuple):
+    """What one skorch net of an estimator is: its class, module and extras."""
+
+    net_class: type
+    module_factory: Callable
+    module_kwargs: dict
+    net_params: dict
+    callbacks: list
+
+
+def module_kwargs_of(net):
+    """Return the ``module__*`` arguments a skorch ``net`` builds its module with."""
+    prefix = "module__"
+    return {
+        name[len(prefix) :]: value
+        for name, value in net.get_params().items()
+        if name.startswith(prefix)
+    }
 
 
 def _silent(*args, **kwargs):

@@ -8,8 +8,7 @@ import numpy as np
 from sklearn.base import OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
-from ._base import _BaseVAE, fill_doc
-from ._callbacks import FiniteLossGuard
+from ._base import DEFAULT_HIDDEN_DIMS, NetSpec, _BaseVAE, fill_doc
 from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from .net import TransformationNet
 from .nn import TransformationClassifier
@@ -25,16 +24,14 @@ from .terms._builtin import (
     check_requires,
 )
 from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
-from .utils._torch import seeded
 
 __all__ = ["VAEOutlierDetector"]
 
-# The transformation classifier's widths, and the optimizer steps of
-# max_epochs="auto" (the VAE's and the classifier's): against the 1500 steps
-# of the other estimators they cost under 0.1 point of one-class ROC-AUC for
-# a third less fit time; a narrower classifier (16, 32, 64) cost more
-# (benchmarks/probe_detector_cost.py, docs/benchmark.md).
-TRANSFORMATION_CHANNELS = (32, 64, 128)
+# The optimizer steps of max_epochs="auto" (the VAE's and the transformation
+# classifier's): against the 1500 steps of the other estimators they cost
+# under 0.1 point of one-class ROC-AUC for a third less fit time; the
+# classifier's default widths (32, 64, 128: the VAE's and one more) did
+# better than narrower ones (16, 32, 64) (docs/benchmark.md).
 DETECTOR_TRAINING_STEPS = 900
 # Fewest rows left to train on when calibration rows are held out.
 MIN_TRAINING_ROWS = 2
@@ -134,8 +131,11 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         classifier's two scores on image input: ``"auto"`` includes them,
         and ``fit`` trains the classifier (8 transformations of square
         images: 4 quarter turns, each with or without a horizontal flip; 4
-        of other images: half turns and flips) with the VAE's
-        ``max_epochs``, ``batch_size`` and ``lr``; ``None`` leaves them out,
+        of other images: half turns and flips) as it trains the VAE (the same
+        ``max_epochs``, ``batch_size``, ``lr``, early stopping and warm
+        start), with the stride-2 convolutions of ``hidden_dims`` and one
+        more of twice the last width (32, 64 and 128 channels by default);
+        ``None`` leaves them out,
         which saves about two fifths of the fit time of images. A score that
         names a transformation term needs ``"auto"``.
 
@@ -478,46 +478,28 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     def _fit_transformation_net(self, X, seed):
         """Train the transformation classifier on image rows ``X``.
 
-        Sets ``transformation_net_``. With ``warm_start``, training continues
-        from the previous classifier's weights if they fit the input.
+        Sets ``transformation_net_``. It trains through the VAE's path
+        (:meth:`_fit_net`): the same epochs, batches, early stopping,
+        divergence guard and warm start.
         """
-        previous = getattr(self, "transformation_net_", None)
-        if not (
-            self.warm_start and previous is not None and self._can_resume(previous)
-        ):
-            previous = None
-        with seeded(seed, self.device):
-            net = self._build_transformation_net(len(X))
-            net.initialize()
-            if previous is not None:
-                net.module_.load_state_dict(previous.module_.state_dict())
-                net.history_ = previous.history_
-            self._train(net, self._as_module_input(X))
-        self.transformation_net_ = net
-
-    def _can_resume(self, net):
-        """Whether a fitted transformation ``net`` has the weights' shapes of now."""
-        params = net.get_params()
-        return (
-            params["module__image_shape"] == self.input_shape_
-            and params["module__kernel_size"] == self.kernel_size
-        )
-
-    def _build_transformation_net(self, n_samples):
-        """Return an unfitted skorch net for the transformation classifier."""
-        return TransformationNet(
+        spec = NetSpec(
+            TransformationNet,
             TransformationClassifier,
-            module__image_shape=self.input_shape_,
-            module__channels=TRANSFORMATION_CHANNELS,
-            module__kernel_size=self.kernel_size,
-            lr=self.lr,
-            max_epochs=self._n_epochs(n_samples),
-            batch_size=self.batch_size,
-            iterator_train__shuffle=True,
-            callbacks=[("finite_loss", FiniteLossGuard())],
-            device=self.device,
-            verbose=int(self.verbose),
+            {
+                "image_shape": self.input_shape_,
+                "channels": self._transformation_channels(),
+                "kernel_size": self.kernel_size,
+            },
+            {},
+            [],
         )
+        previous = getattr(self, "transformation_net_", None)
+        self.transformation_net_ = self._fit_net(spec, previous, X, seed=seed)
+
+    def _transformation_channels(self):
+        """Return the classifier's widths: the VAE's and one of twice the last."""
+        channels = tuple(self.hidden_dims or DEFAULT_HIDDEN_DIMS["conv"])
+        return (*channels, 2 * channels[-1])
 
     def _expected_failed_checks(self):
         if self.calibration_fraction is None:

@@ -11,7 +11,7 @@ from torch.utils.data import DistributedSampler
 
 from ._data import ArrayDataset, keep_batch
 from .nn import NegativeELBO
-from .nn._transformations import random_transformations
+from .nn._transformations import random_transformations, transform_images
 from .utils._distributed import world_size
 
 
@@ -167,4 +167,21 @@ class TransformationNet(DataParallelNet):
         y_pred = self.infer(x, **fit_params)
         loss = self.get_loss(y_pred, labels, X=x, training=True)
         loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        """Loss over every transformation of each validation image.
+
+        Every copy rather than a random one, so that the validation loss
+        that early stopping compares moves only with the weights.
+        """
+        self._set_training(False)
+        Xi, _ = unpack_data(batch)
+        x = to_tensor(Xi, device=self.device)
+        n = self.module_.n_transformations
+        copies = torch.cat([transform_images(x, index, n) for index in range(n)])
+        labels = torch.arange(n, device=x.device).repeat_interleave(len(x))
+        with torch.no_grad():
+            y_pred = self.infer(copies, **fit_params)
+            loss = self.get_loss(y_pred, labels, X=copies, training=False)
         return {"loss": loss, "y_pred": y_pred}

@@ -283,8 +283,8 @@ def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outlie
 
     build_net = VAEOutlierDetector._build_net
 
-    def build_with_interrupt(self, module, seed, n_samples):
-        net = build_net(self, module, seed, n_samples)
+    def build_with_interrupt(self, spec, seed, n_samples):
+        net = build_net(self, spec, seed, n_samples)
         net.callbacks.append(InterruptAtEpoch3())
         return net
 

