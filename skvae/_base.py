@@ -4,6 +4,7 @@ This class should not be used directly; use the estimators that derive from it.
 """
 
 import copy
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from .utils._distributed import agree_on_seed
 from .utils._sklearn import (
     Interval,
     StrOptions,
+    _fit_context,
     check_array,
     check_is_fitted,
     validate_data,
@@ -163,6 +165,32 @@ _DOCS = {
 
 """.strip(),
 }
+
+
+def fit_all_or_nothing(fit):
+    """Wrap an estimator's ``fit``: parameters validated, and all or nothing.
+
+    scikit-learn's ``_fit_context`` validates the parameters; on any
+    exception, KeyboardInterrupt included, at any stage of ``fit``
+    (training, the score's fit, the thresholds), the estimator is put back
+    exactly as it was before the call: unfitted if it was, or whole with its
+    previous model if it was fitted. ``fit`` only rebinds attributes, never
+    changes the previous fitted objects in place, so the previous
+    attributes themselves are what is restored.
+    """
+    validated_fit = _fit_context(prefer_skip_nested_validation=True)(fit)
+
+    @functools.wraps(fit)
+    def all_or_nothing(self, *args, **kwargs):
+        state = self.__dict__.copy()
+        try:
+            return validated_fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return all_or_nothing
 
 
 def fill_doc(cls):

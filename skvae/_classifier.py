@@ -11,12 +11,12 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 
-from ._base import _BaseVAE, fill_doc
+from ._base import _BaseVAE, fill_doc, fit_all_or_nothing
 from ._callbacks import FiniteLossGuard, WeightAveraging
 from ._data import SemiSupervisedLoader
 from .nn import SemiSupervisedLoss
 from .scoring import class_probabilities, latent_means
-from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
+from .utils._sklearn import Interval, StrOptions, check_is_fitted
 from .utils._torch import seeded
 
 __all__ = ["VAEClassifier"]
@@ -241,7 +241,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         self.vat_eps = vat_eps
         self.swa_start = swa_start
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_all_or_nothing
     def fit(self, X, y):
         """Fit the VAE on all of ``X`` and the classifier on the labeled rows.
 

@@ -5,7 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ._base import fill_doc
+from ._base import fill_doc, fit_all_or_nothing
 from ._transformer import VAETransformer
 from .nn import make_dual_vae
 from .nn._dual import MIXING_MODES, pooled_shape
@@ -20,7 +20,6 @@ from .utils._sklearn import (
     Interval,
     StrOptions,
     _check_feature_names_in,
-    _fit_context,
     check_is_fitted,
 )
 
@@ -231,7 +230,7 @@ class DualVAETransformer(VAETransformer):
 
     # -- fitting -------------------------------------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_all_or_nothing
     def fit(self, X, y=None):
         """Fit the dual VAE on images ``X``.
 

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
-from ._base import DEFAULT_HIDDEN_DIMS, NetSpec, _BaseVAE, fill_doc
+from ._base import DEFAULT_HIDDEN_DIMS, NetSpec, _BaseVAE, fill_doc, fit_all_or_nothing
 from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from .net import TransformationNet
 from .nn import TransformationClassifier
@@ -23,7 +23,7 @@ from .terms._builtin import (
     build_score,
     check_requires,
 )
-from .utils._sklearn import Interval, StrOptions, _fit_context, check_is_fitted
+from .utils._sklearn import Interval, StrOptions, check_is_fitted
 
 __all__ = ["VAEOutlierDetector"]
 
@@ -375,7 +375,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         self.n_neighbors = n_neighbors
         self.n_samples = n_samples
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_all_or_nothing
     def fit(self, X, y=None):
         """Fit the VAE on ``X`` and set the outlier threshold.
 

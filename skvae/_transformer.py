@@ -4,9 +4,9 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
-from ._base import _BaseVAE, fill_doc
+from ._base import _BaseVAE, fill_doc, fit_all_or_nothing
 from .scoring import decoded_means, latent_means
-from .utils._sklearn import _fit_context, check_array, check_is_fitted
+from .utils._sklearn import check_array, check_is_fitted
 
 __all__ = ["VAETransformer"]
 
@@ -54,7 +54,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
     array(['vaetransformer0', 'vaetransformer1'], dtype=object)
     """
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_all_or_nothing
     def fit(self, X, y=None):
         """Fit the VAE on ``X``.
 

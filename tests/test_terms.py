@@ -241,3 +241,25 @@ def test_terms_are_named_like_pipeline_steps():
         "outputscore-2",
         "iwae",
     ]
+
+
+def test_neighbor_index_keeps_at_most_max_points():
+    rng = np.random.RandomState(0)
+    train = {"latent_means": rng.normal(size=(3000, 3))}
+    new = {"latent_means": np.r_[rng.normal(size=(200, 3)), rng.normal(6, 1, (5, 3))]}
+    capped = NeighborScore(n_neighbors=5, max_points=1000)
+    train_scores = capped.fit_score(train)
+    assert capped.index_.points_.shape == (1000, 3)
+    assert train_scores.shape == (3000,)
+    # The same subset for the same features: a seeded fit stays reproducible.
+    again = NeighborScore(n_neighbors=5, max_points=1000).fit(train)
+    np.testing.assert_array_equal(again.score(new), capped.score(new))
+    # A third of the points ranks new rows much as all of them do.
+    full = NeighborScore(n_neighbors=5, max_points=None).fit(train)
+    assert full.index_.points_.shape == (3000, 3)
+    rank_correlation = np.corrcoef(
+        np.argsort(np.argsort(full.score(new))),
+        np.argsort(np.argsort(capped.score(new))),
+    )[0, 1]
+    assert rank_correlation > 0.8
+    assert np.max(capped.score(new)[-5:]) < np.min(capped.score(new)[:-5])

@@ -27,14 +27,19 @@ class NeighborDistance:
     n_neighbors : int
         How many nearest training points are averaged; fewer if there are
         fewer distinct training points.
+    max_points : int or None, default=None
+        Keep at most this many training points, a random subset (the same
+        for the same features), so that memory and search time stay bounded
+        however many rows the training set has; every training row is still
+        scored against the kept points. ``None`` keeps all.
 
     Attributes
     ----------
     mean_ : ndarray of shape (n_features,)
     scale_ : ndarray of shape (n_features,)
-        The standardisation of the training features.
-    points_ : ndarray of shape (n_train, n_features)
-        The standardised training features, float32.
+        The standardisation of the training features (of all of them).
+    points_ : ndarray of shape (n_points, n_features)
+        The kept standardised training features, float32.
 
     Examples
     --------
@@ -48,8 +53,9 @@ class NeighborDistance:
     True
     """
 
-    def __init__(self, n_neighbors):
+    def __init__(self, n_neighbors, max_points=None):
         self.n_neighbors = n_neighbors
+        self.max_points = max_points
 
     def fit(self, features):
         """Index the training ``features``; return their scores."""
@@ -57,9 +63,19 @@ class NeighborDistance:
         self.mean_ = features.mean(axis=0)
         std = features.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
-        self.points_ = self._standardize(features)
+        standardized = self._standardize(features)
+        self.points_ = standardized[self._kept_rows(len(features))]
         self._squared_norms_32 = np.einsum("ij,ij->i", self.points_, self.points_)
-        return self._standardized_scores(self.points_)
+        return self._standardized_scores(standardized)
+
+    def _kept_rows(self, n_rows):
+        """Sorted indices of the training rows to keep (all, or a random subset)."""
+        if self.max_points is None or n_rows <= self.max_points:
+            return np.arange(n_rows)
+        # A fixed stream: the subset depends on the number of rows alone, so
+        # a seeded fit stays reproducible.
+        rng = np.random.default_rng(0)
+        return np.sort(rng.choice(n_rows, self.max_points, replace=False))
 
     def score(self, features):
         """Minus the mean distance of each row of ``features`` to its neighbours."""

@@ -14,6 +14,10 @@ from ._base import ScoreTerm, StandardizedSum, name_terms
 NATS_OUTPUTS = ("elbo", "reconstruction", *MONTE_CARLO_OUTPUTS)
 SCORE_OUTPUTS = (*NATS_OUTPUTS, "transformation")
 KNOWN_OUTPUTS = (*VAE_OUTPUTS, *MONTE_CARLO_OUTPUTS, *TRANSFORMATION_OUTPUTS)
+# Training rows a nearest-neighbour term indexes at most: 1.3 MB of latent
+# codes (16 dims) or 10 MB of classifier features (128 dims), whatever the
+# training set's size (docs/performance.md measures what it costs).
+NEIGHBOR_MAX_POINTS = 20_000
 
 
 class OutputScore(ScoreTerm):
@@ -162,6 +166,10 @@ class NeighborScore(ScoreTerm):
         The output that holds the features.
     n_neighbors : int, default=5
         How many nearest training rows are averaged.
+    max_points : int or None, default=20_000
+        Index at most this many training rows (a random subset of larger
+        training sets), which bounds memory and search time; ``None`` indexes
+        all. The bound is measured in docs/performance.md.
 
     Attributes
     ----------
@@ -179,9 +187,12 @@ class NeighborScore(ScoreTerm):
     True
     """
 
-    def __init__(self, feature="latent_means", n_neighbors=5):
+    def __init__(
+        self, feature="latent_means", n_neighbors=5, max_points=NEIGHBOR_MAX_POINTS
+    ):
         self.feature = feature
         self.n_neighbors = n_neighbors
+        self.max_points = max_points
 
     @property
     def requires(self):
@@ -201,7 +212,7 @@ class NeighborScore(ScoreTerm):
         scores : ndarray of shape (n_samples,)
             Each training row's score against the other training rows.
         """
-        self.index_ = NeighborDistance(self.n_neighbors)
+        self.index_ = NeighborDistance(self.n_neighbors, self.max_points)
         return self.index_.fit(outputs[self.feature])
 
     def fit(self, outputs):
