@@ -74,7 +74,9 @@ _DOCS = {
     hidden_dims : tuple of int, default=None
         Channels of the stride-2 convolutions, or widths of the dense layers.
         ``None`` means ``(32, 64)`` for convolutions and ``(256, 128)``
-        for dense layers.
+        for dense layers. :class:`VAEOutlierDetector`'s transformation
+        classifier has the same convolutions and one more of twice the last
+        width.
     kernel_size : int, default=3
         Odd kernel size of the convolutions.
     activation : {"leaky_relu", "relu"}, default="leaky_relu"

@@ -395,12 +395,27 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         X = self._validate_input(X, reset=True)
         term = self._build_score_term()
         seed = self._training_seed()
+        X_fit, X_calibration = self._split_calibration_rows(X, seed)
+        self._fit_networks(term, X_fit, seed)
+        self._fit_score(term, X_fit, X_calibration)
+        return self
+
+    def _split_calibration_rows(self, X, seed):
+        """Set ``calibration_indices_``; return the rows to train on and the others.
+
+        The held-out rows are None when nothing is held out.
+        """
         self.calibration_indices_ = self._calibration_indices(len(X), seed)
-        X_fit, X_calibration = X, None
-        if len(self.calibration_indices_):
-            X_calibration = X[self.calibration_indices_]
-            X_fit = np.delete(X, self.calibration_indices_, axis=0)
-        self._fit_vae(X_fit, seed=seed)
+        if not len(self.calibration_indices_):
+            return X, None
+        return (
+            np.delete(X, self.calibration_indices_, axis=0),
+            X[self.calibration_indices_],
+        )
+
+    def _fit_networks(self, term, X, seed):
+        """Train the VAE, and what else ``term`` reads, on validated rows ``X``."""
+        self._fit_vae(X, seed=seed)
         # The Monte-Carlo draws and the transformation classifier get their
         # own streams, derived from the training seed so that random_state
         # fixes them too.
@@ -410,9 +425,15 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             draws = latent_noise(self.n_samples, self.latent_dim, int(seeds[0]))
             self.posterior_draws_ = draws.numpy()
         if _reads(term, TRANSFORMATION_OUTPUTS):
-            self._fit_transformation_net(X_fit, int(seeds[1]))
+            self._fit_transformation_net(X, int(seeds[1]))
         else:
             self.transformation_net_ = None
+
+    def _fit_score(self, term, X_fit, X_calibration):
+        """Fit ``term`` on the training rows; set the threshold from held-out ones.
+
+        Without held-out rows, the training rows' scores set it.
+        """
         train_scores = None
         if term.requires_fit or X_calibration is None:
             outputs = self._network_outputs(X_fit, term)
@@ -426,7 +447,6 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             calibration_scores = self._score_outputs(X_calibration)
         self.calibration_scores_ = np.sort(calibration_scores)
         self.offset_ = self._threshold(self.calibration_scores_)
-        return self
 
     def _build_score_term(self):
         """Return the unfitted term of ``score_type``, checked against the input."""
