@@ -158,7 +158,7 @@ def measure_onnx(name, detector, X, args):
     options.intra_op_num_threads = options.inter_op_num_threads = args.threads
     session = onnxruntime.InferenceSession(str(path), options)
     rows = detector._validate_input(X[: args.bulk_rows], reset=False)
-    rows = rows.reshape(len(rows), *detector._sample_shape)
+    rows = rows.reshape(len(rows), *detector.sample_shape_)
     one = best_of({"one": lambda: session.run(None, {"x": rows[:1]})}, args.repeats)
     many = best_of({"bulk": lambda: session.run(None, {"x": rows})}, 3)
     result = {

@@ -152,6 +152,10 @@ _DOCS = {
     input_shape_ : tuple of int
         Shape of one sample as the network sees it: ``(C, H, W)`` for the
         convolutional architecture, ``(n_features,)`` for the dense one.
+    sample_shape_ : tuple of int
+        Shape of one sample of the ``X`` given to ``fit``: ``(n_features,)``
+        for rows, ``(H, W)`` or ``(C, H, W)`` for image arrays. Reconstructions
+        and exported scorers take and give samples of this shape.
     history_ : skorch.history.History
         Per-epoch training record (losses, durations) of the skorch net.
     decoder_var_ : float, ndarray or None
@@ -313,7 +317,7 @@ class _BaseVAE(BaseEstimator):
         if is_uint8:
             X = X / np.float32(255)
         if reset:
-            self._sample_shape = tuple(sample_shape) or (X.shape[1],)
+            self.sample_shape_ = tuple(sample_shape) or (X.shape[1],)
             self.input_shape_ = self._resolve_input_shape(array_image_shape, X.shape[1])
         elif (
             array_image_shape is not None

@@ -359,7 +359,7 @@ class DualVAETransformer(VAETransformer):
             means = decoded_means(self.net_.module_, Z, device=self.net_.device)
         else:
             means = self._map_module(reconstructed_means, X)
-        return means.reshape(len(X), *self._sample_shape)
+        return means.reshape(len(X), *self.sample_shape_)
 
     def reconstruct_background(self, X):
         """Reconstruct the pooled target g(x) with the background decoder.
@@ -400,9 +400,9 @@ class DualVAETransformer(VAETransformer):
     def _as_pooled(self, flat):
         """Shape flat pooled rows like the training input's samples."""
         channels, height, width = self.net_.module_.background_target.output_shape
-        if len(self._sample_shape) == 2:
+        if len(self.sample_shape_) == 2:
             return flat.reshape(len(flat), height, width)
-        if len(self._sample_shape) == 3:
+        if len(self.sample_shape_) == 3:
             return flat.reshape(len(flat), channels, height, width)
         return flat
 

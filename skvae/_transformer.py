@@ -138,7 +138,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _BaseVAE
 
     def _decode(self, Z):
         X = decoded_means(self.net_.module_, Z, device=self.net_.device)
-        return X.reshape(len(Z), *self._sample_shape)
+        return X.reshape(len(Z), *self.sample_shape_)
 
     @property
     def _n_features_out(self):

@@ -126,7 +126,7 @@ def scorer_module(detector):
 
 
 def _example_input(detector, n_rows=2):
-    return torch.zeros((n_rows, *detector._sample_shape), dtype=torch.float32)
+    return torch.zeros((n_rows, *detector.sample_shape_), dtype=torch.float32)
 
 
 def export_onnx(detector, path):
