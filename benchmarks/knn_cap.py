@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _environment import environment
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from skvae import VAEOutlierDetector
@@ -60,7 +61,7 @@ def with_cap(score_term, cap):
     parts = [
         (
             name,
-            term.set_params(max_points=cap)
+            clone(term).set_params(max_points=cap)
             if isinstance(term, NeighborScore)
             else term,
         )
