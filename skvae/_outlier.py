@@ -98,9 +98,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         training scores and summed (a :class:`skvae.terms.StandardizedSum`).
         The names:
 
-        - ``"auto"``: the sum of ``("elbo", "latent_knn")``, plus
-          ``"transformation"`` and ``"transformation_knn"`` for image input
-          (unless ``transformations=None``).
+        - ``"auto"``: on image input the sum of ``("latent_knn",
+          "transformation", "transformation_knn")``; on other input, and
+          with ``transformations=None``, of ``("elbo", "latent_knn")``.
         - ``"elbo"``: ELBO at the posterior mean, in nats.
         - ``"iwae"``: importance-weighted bound on log p(x) with
           ``n_samples`` posterior draws, in nats.
@@ -139,9 +139,15 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         which saves about two fifths of the fit time of images. A score that
         names a transformation term needs ``"auto"``.
 
-    n_neighbors : int, default=5
+    n_neighbors : int or "auto", default="auto"
         Number of nearest training points averaged by the ``"latent_knn"``
-        and ``"transformation_knn"`` scores.
+        and ``"transformation_knn"`` scores. ``"auto"`` takes 3%% of the
+        indexed training rows, at least 5
+        (:func:`skvae.terms.auto_n_neighbors`): a neighbourhood wider than
+        the small clusters that unlabelled anomalies form in the training
+        set, so that they do not hide test anomalies like them. On training
+        data known to be clean, a small number such as 5 is a little sharper
+        (docs/benchmark.md).
 
     n_samples : int, default=16
         Number of posterior draws of the Monte-Carlo scores (``"iwae"`` and
@@ -303,7 +309,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         "calibration_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "score_type": [StrOptions(set(SCORE_NAMES)), tuple, list, ScoreTerm],
         "transformations": [StrOptions({"auto"}), None],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
     }
     _auto_training_steps = DETECTOR_TRAINING_STEPS
@@ -341,7 +350,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         calibration_fraction=0.2,
         score_type="auto",
         transformations="auto",
-        n_neighbors=5,
+        n_neighbors="auto",
         n_samples=16,
     ):
         super().__init__(

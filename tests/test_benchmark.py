@@ -22,6 +22,9 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
             "skvae",
             "skvae-scores",
             "isolation-forest",
+            "lof",
+            "--train-contamination",
+            "0.1",
             "--output-dir",
             str(tmp_path),
         ]
@@ -29,7 +32,8 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     assert 0.5 < mean_auc <= 1.0
     table = (tmp_path / "results.md").read_text()
     assert "| IsolationForest |" in table
-    assert "| skvae[elbo] |" in table
+    assert "| LOF |" in table
+    assert "| skvae[latent_knn] |" in table
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["metadata"]["dataset"] == "digits"
     methods = {r["method"] for r in results["records"]}
@@ -38,6 +42,7 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
         expected | {"skvae-scores[iwae]", "skvae-scores[elbo_mahalanobis]"} <= methods
     )
     assert {r["inlier_class"] for r in results["records"]} == {0, 1}
+    assert {r["train_contamination"] for r in results["records"]} == {0.1}
     assert (tmp_path / "roc.png").stat().st_size > 0
     assert "results.md" in capsys.readouterr().out
 

@@ -9,6 +9,7 @@ from skvae.datasets import (
     _fashion_mnist,
     load_digit_images,
     load_fashion_mnist,
+    normal_classes_split,
     one_class_split,
 )
 from skvae.datasets._fashion_mnist import FILES, read_idx_ubyte
@@ -387,3 +388,80 @@ def test_one_class_split_checks_lengths():
         one_class_split(
             np.zeros((3, 2)), [0, 1], np.zeros((2, 2)), [0, 1], inlier_class=0
         )
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1, 0.5])
+def test_one_class_split_mixes_training_anomalies(contamination):
+    # Each sample is its own row number, so the rows drawn can be read back.
+    y_train = load_digits().target
+    X_train = np.arange(len(y_train))[:, None]
+    X_test, y_test = X_train[:100], y_train[:100]
+    X_fit, X_eval, is_inlier = one_class_split(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        inlier_class=3,
+        train_contamination=contamination,
+        random_state=0,
+    )
+    rows = X_fit.ravel()
+    is_anomaly = y_train[rows] != 3
+    n_normal = np.sum(y_train == 3)
+    assert np.sum(~is_anomaly) == n_normal
+    assert is_anomaly.sum() == round(contamination * n_normal / (1 - contamination))
+    assert is_anomaly.mean() == pytest.approx(contamination, abs=0.01)
+    assert len(set(rows)) == len(rows)
+    # Anomalies are spread through the rows, not appended as a block.
+    assert np.flatnonzero(is_anomaly)[0] < len(rows) - is_anomaly.sum()
+    np.testing.assert_array_equal(X_eval, X_test)
+    np.testing.assert_array_equal(is_inlier, y_test == 3)
+    again = one_class_split(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        inlier_class=3,
+        train_contamination=contamination,
+        random_state=0,
+    )[0]
+    np.testing.assert_array_equal(X_fit, again)
+
+
+def test_normal_classes_split_mixes_training_anomalies():
+    y_train = load_digits().target
+    X_train = np.arange(len(y_train))[:, None]
+    kwargs = dict(normal_classes=[0, 1, 2, 3, 4], random_state=0)
+    clean, eval_clean, _ = normal_classes_split(
+        X_train, y_train, X_train, y_train, **kwargs
+    )
+    mixed, eval_mixed, is_inlier = normal_classes_split(
+        X_train, y_train, X_train, y_train, train_contamination=0.05, **kwargs
+    )
+    is_anomaly = y_train[mixed.ravel()] >= 5
+    assert np.sum(~is_anomaly) == len(clean)
+    assert is_anomaly.sum() == round(0.05 * len(clean) / 0.95)
+    assert eval_mixed.shape == eval_clean.shape
+    assert np.mean(1 - is_inlier) == pytest.approx(0.05, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "contamination, match",
+    [
+        (-0.1, r"must lie in \[0, 1\)"),
+        (1.0, r"must lie in \[0, 1\)"),
+        (0.9, "the other classes have only 3"),
+    ],
+)
+def test_training_contamination_is_checked(contamination, match):
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    X = np.arange(8.0)[:, None]
+    with pytest.raises(ValueError, match=match):
+        one_class_split(X, y, X, y, inlier_class=0, train_contamination=contamination)
+
+
+def test_clean_split_keeps_row_order():
+    y = np.array([0, 1, 0, 1, 0])
+    X = np.arange(5.0)[:, None]
+    X_fit, _, _ = one_class_split(X, y, X, y, inlier_class=0, train_contamination=0)
+    np.testing.assert_array_equal(X_fit.ravel(), [0, 2, 4])

@@ -15,6 +15,7 @@ from skvae.terms import (
     OutputScore,
     ScoreTerm,
     StandardizedSum,
+    auto_n_neighbors,
 )
 from skvae.terms._base import name_terms
 from skvae.terms._builtin import build_score
@@ -263,3 +264,40 @@ def test_neighbor_index_keeps_at_most_max_points():
     )[0, 1]
     assert rank_correlation > 0.8
     assert np.max(capped.score(new)[-5:]) < np.min(capped.score(new)[:-5])
+
+
+@pytest.mark.parametrize(
+    "n_rows, max_points, expected",
+    [(50, None, 5), (1000, None, 30), (5000, None, 150), (5000, 1000, 30)],
+)
+def test_auto_neighbors_grow_with_the_indexed_rows(n_rows, max_points, expected):
+    train = {"latent_means": np.random.RandomState(0).normal(size=(n_rows, 2))}
+    term = NeighborScore(max_points=max_points).fit(train)
+    assert (
+        term.n_neighbors_
+        == expected
+        == auto_n_neighbors(min(n_rows, max_points or n_rows))
+    )
+    assert term.index_.n_neighbors == expected
+    assert NeighborScore(n_neighbors=7).fit(train).n_neighbors_ == 7
+
+
+def test_wide_neighbourhoods_see_past_a_cluster_of_training_anomalies():
+    """Anomalies in the training set hide anomalies like them from 5 neighbours.
+
+    2% of the training rows form a tight cluster far from the normal ones; a
+    test row from that cluster scores as normal as most with 5 neighbours, and as an
+    anomaly with the automatic neighbourhood.
+    """
+    rng = np.random.RandomState(0)
+    normal = rng.normal(size=(4900, 2))
+    cluster = rng.normal(8, 0.1, size=(100, 2))
+    train = {"latent_means": np.r_[normal, cluster]}
+    test = {
+        "latent_means": np.r_[rng.normal(size=(200, 2)), rng.normal(8, 0.1, (20, 2))]
+    }
+    is_inlier = np.r_[np.ones(200), np.zeros(20)]
+    narrow = NeighborScore(n_neighbors=5).fit(train).score(test)
+    wide = NeighborScore().fit(train).score(test)
+    assert roc_auc_score(is_inlier, narrow) < 0.5  # worse than chance
+    assert roc_auc_score(is_inlier, wide) > 0.95

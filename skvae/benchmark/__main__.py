@@ -91,6 +91,21 @@ def parse_args(argv):
         help="at most this many training samples per normal class (multi-class)",
     )
     parser.add_argument(
+        "--train-contamination",
+        type=float,
+        default=0.0,
+        help="share of the training set drawn from the anomalous classes' "
+        "training samples (default 0: clean training data)",
+    )
+    parser.add_argument(
+        "--normal-classes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="fixed normal classes (multi-class; the splits then differ in "
+        "their random draws only)",
+    )
+    parser.add_argument(
         "--data-home", default=None, help="folder with the Fashion-MNIST IDX files"
     )
     parser.add_argument(
@@ -195,10 +210,20 @@ def make_splits(args, X_train, y_train, X_test, y_test, name):
             anomaly_share=args.anomaly_share,
             max_train_per_class=args.max_train_per_class,
             random_state=args.random_state,
+            normal_classes=args.normal_classes,
+            train_contamination=args.train_contamination,
         )
         return splits, args.splits
     classes = args.classes if args.classes is not None else sorted(set(y_train))
-    splits = one_class_splits(X_train, y_train, X_test, y_test, classes=classes)
+    splits = one_class_splits(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        classes=classes,
+        train_contamination=args.train_contamination,
+        random_state=args.random_state,
+    )
     return splits, len(classes)
 
 
@@ -224,6 +249,7 @@ def breast_cancer_splits(args):
             random_state=seed,
             normal_classes=[1],
             first_split=split,
+            train_contamination=args.train_contamination,
         )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
+from sklearn.neighbors import LocalOutlierFactor
 
 from .._outlier import VAEOutlierDetector
 from ..terms._builtin import AUTO_TERMS, COMBINATIONS
@@ -124,6 +125,12 @@ def run_isolation_forest(X_train, X_test, *, epochs, random_state):
     return _run_sklearn_style("IsolationForest", detector, X_train, X_test)
 
 
+def run_local_outlier_factor(X_train, X_test, *, epochs, random_state):
+    """scikit-learn's LocalOutlierFactor (defaults, ``novelty=True``) on flat pixels."""
+    detector = LocalOutlierFactor(novelty=True)
+    return _run_sklearn_style("LOF", detector, X_train, X_test)
+
+
 def run_pyod_ocsvm(X_train, X_test, *, epochs, random_state):
     """PyOD's OCSVM with its defaults (RBF kernel, gamma='auto', nu=0.5)."""
     from pyod.models.ocsvm import OCSVM
@@ -171,6 +178,7 @@ METHODS = {
     "pyod-vae": run_pyod_vae,
     "pyod-autoencoder": run_pyod_autoencoder,
     "isolation-forest": run_isolation_forest,
+    "lof": run_local_outlier_factor,
 }
 
 

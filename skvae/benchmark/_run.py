@@ -10,17 +10,38 @@ from ..datasets import normal_classes_split, one_class_split
 from ._methods import METHODS
 
 
-def one_class_splits(X_train, y_train, X_test, y_test, *, classes):
+def one_class_splits(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    classes,
+    train_contamination=0.0,
+    random_state=0,
+):
     """Yield ``(split, description, X_fit, X_eval, is_inlier)``, one per class.
 
     The one-class protocol (Ruff et al. 2018): fit on one class's training
-    samples, score the whole test set.
+    samples, score the whole test set. With ``train_contamination``, that
+    share of the training set is drawn from the other classes' training
+    samples (seeded by ``random_state`` and the class).
     """
     for inlier_class in classes:
         X_fit, X_eval, is_inlier = one_class_split(
-            X_train, y_train, X_test, y_test, inlier_class=inlier_class
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            inlier_class=inlier_class,
+            train_contamination=train_contamination,
+            random_state=np.random.RandomState([random_state, int(inlier_class)]),
         )
-        description = {"normal": [int(inlier_class)], "inlier_class": int(inlier_class)}
+        description = {
+            "normal": [int(inlier_class)],
+            "inlier_class": int(inlier_class),
+            "train_contamination": train_contamination,
+        }
         yield int(inlier_class), description, X_fit, X_eval, is_inlier
 
 
@@ -37,6 +58,7 @@ def multi_class_splits(
     random_state=0,
     normal_classes=None,
     first_split=0,
+    train_contamination=0.0,
 ):
     """Yield ``(split, description, X_fit, X_eval, is_inlier)`` for random splits.
 
@@ -47,7 +69,8 @@ def multi_class_splits(
     ``random_state + i``, so a split is the same whatever ``n_splits`` is.
     With ``normal_classes`` the normal classes are fixed and the splits
     differ in their random draws only. Splits are numbered from
-    ``first_split``.
+    ``first_split``. With ``train_contamination``, that share of each
+    training set is drawn from the other classes' training samples.
     """
     classes = np.unique(y_train)
     n_normal = max(1, round(normal_fraction * len(classes)))
@@ -66,9 +89,14 @@ def multi_class_splits(
             normal_classes=normal,
             anomaly_share=anomaly_share,
             max_train_per_class=max_train_per_class,
+            train_contamination=train_contamination,
             random_state=rng,
         )
-        yield split, {"normal": normal.tolist()}, X_fit, X_eval, is_inlier
+        description = {
+            "normal": normal.tolist(),
+            "train_contamination": train_contamination,
+        }
+        yield split, description, X_fit, X_eval, is_inlier
 
 
 def run_benchmark(

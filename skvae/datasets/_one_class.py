@@ -6,7 +6,16 @@ from sklearn.utils import check_consistent_length, check_random_state
 __all__ = ["normal_classes_split", "one_class_split"]
 
 
-def one_class_split(X_train, y_train, X_test, y_test, *, inlier_class):
+def one_class_split(
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    inlier_class,
+    train_contamination=0.0,
+    random_state=None,
+):
     """Split a labelled data set into one class's training set and a test set.
 
     The one-class protocol (Ruff et al. 2018, used for Deep SVDD and Grad2VAE):
@@ -27,11 +36,21 @@ def one_class_split(X_train, y_train, X_test, y_test, *, inlier_class):
         Their classes.
     inlier_class : int or str
         The normal class; a value of ``y_train``.
+    train_contamination : float in [0, 1), default=0.0
+        Share of the returned training set drawn at random from the training
+        samples of the other classes: the usual unsupervised setting, where
+        the data to fit on holds some unlabelled anomalies. 0 gives the
+        clean protocol.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw of training anomalies (unused when
+        ``train_contamination=0``).
 
     Returns
     -------
     X_inlier : ndarray of shape (n_inlier, ...)
-        The rows of ``X_train`` of class ``inlier_class``: the data to fit on.
+        The rows of ``X_train`` of class ``inlier_class``: the data to fit on
+        (with ``train_contamination``, plus the drawn anomalies, in random
+        order).
     X_test : ndarray of shape (n_test, ...)
         ``X_test`` as an array.
     is_inlier : ndarray of shape (n_test,), dtype int64
@@ -99,7 +118,13 @@ def one_class_split(X_train, y_train, X_test, y_test, *, inlier_class):
             "the ROC-AUC of the one-class protocol would be undefined. y_test "
             "must contain the inlier class and at least one other class."
         )
-    return X_train[is_train_inlier], X_test, is_inlier
+    train_rows = _contaminated_rows(
+        np.flatnonzero(is_train_inlier),
+        np.flatnonzero(~is_train_inlier),
+        train_contamination,
+        check_random_state(random_state),
+    )
+    return X_train[train_rows], X_test, is_inlier
 
 
 def normal_classes_split(
@@ -111,6 +136,7 @@ def normal_classes_split(
     normal_classes,
     anomaly_share=0.05,
     max_train_per_class=None,
+    train_contamination=0.0,
     random_state=None,
 ):
     """Split a labelled data set into several normal classes and rare anomalies.
@@ -139,6 +165,10 @@ def normal_classes_split(
     max_train_per_class : int or None, default=None
         If given, at most this many training samples per normal class, drawn
         at random (to bound the cost of a benchmark).
+    train_contamination : float in [0, 1), default=0.0
+        Share of the returned training set drawn at random from the training
+        samples of the other classes (unlabelled anomalies in the data to fit
+        on, as in most real data). 0 gives a clean training set.
     random_state : int, RandomState instance or None, default=None
         Seed of the random draws (anomalies, and training samples with
         ``max_train_per_class``).
@@ -194,7 +224,12 @@ def normal_classes_split(
         if max_train_per_class is not None and len(rows) > max_train_per_class:
             rows = np.sort(rng.choice(rows, max_train_per_class, replace=False))
         train_rows.append(rows)
-    train_rows = np.concatenate(train_rows)
+    train_rows = _contaminated_rows(
+        np.concatenate(train_rows),
+        np.flatnonzero(~np.isin(y_train, normal_classes)),
+        train_contamination,
+        rng,
+    )
     is_normal = np.isin(y_test, normal_classes)
     normal_rows, anomaly_pool = np.flatnonzero(is_normal), np.flatnonzero(~is_normal)
     if normal_rows.size == 0 or anomaly_pool.size == 0:
@@ -209,3 +244,27 @@ def normal_classes_split(
     eval_rows = np.concatenate([normal_rows, anomaly_rows])
     is_inlier = np.r_[np.ones(normal_rows.size), np.zeros(n_anomalies)]
     return X_train[train_rows], X_test[eval_rows], is_inlier.astype(np.int64)
+
+
+def _contaminated_rows(normal_rows, anomaly_pool, contamination, rng):
+    """Return the normal rows plus pool rows that make ``contamination`` of all.
+
+    Clean (``contamination=0``) rows are returned unchanged, in order; mixed
+    ones are shuffled so that the anomalies do not sit in one block.
+    """
+    if not 0 <= contamination < 1:
+        raise ValueError(
+            f"train_contamination={contamination!r} must lie in [0, 1): it is "
+            "the share of anomalies in the training set."
+        )
+    if contamination == 0:
+        return normal_rows
+    n_anomalies = round(contamination * normal_rows.size / (1 - contamination))
+    if n_anomalies > anomaly_pool.size:
+        raise ValueError(
+            f"train_contamination={contamination!r} needs {n_anomalies} training "
+            f"anomalies, but the other classes have only {anomaly_pool.size} "
+            "training samples; pass a smaller share."
+        )
+    anomaly_rows = rng.choice(anomaly_pool, n_anomalies, replace=False)
+    return rng.permutation(np.concatenate([normal_rows, anomaly_rows]))

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-# Rows per matrix product, and spare candidate neighbours whose distances
-# are recomputed exactly.
+# Rows per matrix product (at most), the bytes a chunk's temporaries may
+# take, and spare candidate neighbours whose distances are recomputed exactly.
 NEIGHBOR_CHUNK_ROWS = 512
+NEIGHBOR_CHUNK_BYTES = 64 * 2**20
 NEIGHBOR_MARGIN = 8
 
 
@@ -83,10 +84,23 @@ class NeighborDistance:
 
     def _standardized_scores(self, rows):
         scores = np.empty(len(rows))
-        for start in range(0, len(rows), NEIGHBOR_CHUNK_ROWS):
-            chunk = rows[start : start + NEIGHBOR_CHUNK_ROWS]
+        chunk_rows = self._chunk_rows()
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows[start : start + chunk_rows]
             scores[start : start + len(chunk)] = self._chunk_scores(chunk)
         return scores
+
+    def _chunk_rows(self):
+        """Rows per chunk whose temporaries fit in ``NEIGHBOR_CHUNK_BYTES``.
+
+        Each row takes its approximate distances to every point (float32)
+        and their order (int64), and its candidates' differences (float64);
+        the scores do not depend on the chunking.
+        """
+        n_points, n_features = self.points_.shape
+        n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
+        row_bytes = 12 * n_points + 8 * n_candidates * n_features
+        return int(np.clip(NEIGHBOR_CHUNK_BYTES // row_bytes, 1, NEIGHBOR_CHUNK_ROWS))
 
     def _standardize(self, features):
         # float32 halves the memory of the points; the distances that count

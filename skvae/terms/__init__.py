@@ -10,7 +10,7 @@ detector trains only the networks its terms read from.
 """
 
 from ._base import ScoreTerm, StandardizedSum
-from ._builtin import MahalanobisScore, NeighborScore, OutputScore
+from ._builtin import MahalanobisScore, NeighborScore, OutputScore, auto_n_neighbors
 
 __all__ = [
     "MahalanobisScore",
@@ -18,4 +18,5 @@ __all__ = [
     "OutputScore",
     "ScoreTerm",
     "StandardizedSum",
+    "auto_n_neighbors",
 ]
