@@ -5,6 +5,7 @@ import pytest
 
 from skvae.benchmark import run_benchmark
 from skvae.benchmark.__main__ import main
+from skvae.benchmark._methods import METHODS
 from skvae.benchmark._report import summary_table
 
 
@@ -113,3 +114,37 @@ def test_roc_figure_leaves_room_for_its_title(tmp_path, n_splits, min_width):
     # The figure's title is about 4 inches wide at 110 dpi.
     assert width >= min_width
     assert height >= 400
+
+
+@pytest.mark.parametrize(
+    "dataset, synthetic, n_features",
+    [("wine", None, 13), ("digits-flat", None, 64), ("diabetes", "clustered", 10)],
+)
+def test_command_runs_tables(dataset, synthetic, n_features, tmp_path, monkeypatch):
+    seen, run = [], METHODS["isolation-forest"]
+
+    def isolation_forest(X_train, X_test, **kwargs):
+        seen.append((X_train, X_test))
+        return run(X_train, X_test, **kwargs)
+
+    monkeypatch.setitem(METHODS, "isolation-forest", isolation_forest)
+    argv = ["--dataset", dataset, "--splits", "2", "--anomaly-share", "0.1"]
+    argv += ["--synthetic", synthetic] if synthetic else []
+    argv += ["--methods", "isolation-forest", "--output-dir", str(tmp_path)]
+    mean_auc = main(argv)
+    assert 0.6 < mean_auc <= 1.0
+    records = json.loads((tmp_path / "results.json").read_text())["records"]
+    assert [r["split"] for r in records] == [0, 1]
+    for X_train, X_test in seen:
+        assert X_train.shape[1] == X_test.shape[1] == n_features
+        # Standardised by the training rows.
+        np.testing.assert_allclose(X_train.mean(0), 0, atol=1e-5)
+    if synthetic:
+        assert {r["synthetic"] for r in records} == {synthetic}
+
+
+def test_table_without_anomaly_class_needs_synthetic(tmp_path):
+    with pytest.raises(SystemExit, match="pass --synthetic"):
+        main(
+            ["--dataset", "diabetes", "--methods", "lof", "--output-dir", str(tmp_path)]
+        )

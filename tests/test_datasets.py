@@ -5,10 +5,12 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skvae.datasets import (
+    ANOMALY_KINDS,
     DatasetNotFoundError,
     _fashion_mnist,
     load_digit_images,
     load_fashion_mnist,
+    make_synthetic_anomalies,
     normal_classes_split,
     one_class_split,
 )
@@ -465,3 +467,80 @@ def test_clean_split_keeps_row_order():
     X = np.arange(5.0)[:, None]
     X_fit, _, _ = one_class_split(X, y, X, y, inlier_class=0, train_contamination=0)
     np.testing.assert_array_equal(X_fit.ravel(), [0, 2, 4])
+
+
+# --- make_synthetic_anomalies ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def correlated_normal_rows():
+    """Two correlated clusters, standardised: 600 rows of 3 features."""
+    rng = np.random.RandomState(0)
+    mixing = np.array([[1.0, 0.9, 0.0], [0.0, 0.4, 0.0], [0.0, 0.0, 1.0]])
+    X = np.r_[
+        rng.normal(size=(300, 3)) @ mixing, rng.normal(size=(300, 3)) @ mixing + 4
+    ]
+    return (X - X.mean(0)) / X.std(0)
+
+
+@pytest.mark.parametrize("kind", ANOMALY_KINDS)
+def test_synthetic_anomalies_shape_and_seed(kind, correlated_normal_rows):
+    X = correlated_normal_rows
+    a = make_synthetic_anomalies(X, 40, kind=kind, random_state=0)
+    b = make_synthetic_anomalies(X, 40, kind=kind, random_state=0)
+    assert a.shape == (40, 3) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, b)
+    assert make_synthetic_anomalies(X, 0, kind=kind, random_state=0).shape == (0, 3)
+
+
+def test_global_anomalies_fill_the_widened_box(correlated_normal_rows):
+    X = correlated_normal_rows
+    a = make_synthetic_anomalies(X, 2000, kind="global", random_state=0)
+    assert np.all(a >= 1.1 * X.min(0)) and np.all(a <= 1.1 * X.max(0))
+    # Uniform over the box: about as many rows on either side of its centre.
+    centre = 1.1 * (X.min(0) + X.max(0)) / 2
+    assert np.all(np.abs(np.mean(a > centre, axis=0) - 0.5) < 0.05)
+
+
+def test_clustered_anomalies_sit_away_from_the_normal_clusters(correlated_normal_rows):
+    X = correlated_normal_rows
+    a = make_synthetic_anomalies(X, 200, kind="clustered", random_state=0)
+    nearest_normal = np.min(np.linalg.norm(a[:, None] - X[None], axis=2), axis=1)
+    assert np.median(nearest_normal) > 2.0
+    # Tight clusters: the spread stays that of a normal cluster.
+    assert np.all(a.std(0) < 5 * X.std(0))
+
+
+def test_local_anomalies_spread_around_the_normal_clusters(correlated_normal_rows):
+    X = correlated_normal_rows
+    a = make_synthetic_anomalies(X, 2000, kind="local", random_state=0)
+    # The mixture of the normal rows, its covariances times 5: the same
+    # centre, a wider spread (the clusters' own spread grows by sqrt(5)).
+    same = make_synthetic_anomalies(X, 2000, kind="local", alpha=1.0, random_state=0)
+    np.testing.assert_allclose(same.std(0), X.std(0), rtol=0.1)
+    np.testing.assert_allclose(a.mean(0), X.mean(0), atol=0.2)
+    assert np.all(a.std(0) > 1.25 * same.std(0))
+
+
+def test_dependency_anomalies_keep_marginals_and_lose_correlation(
+    correlated_normal_rows,
+):
+    X = correlated_normal_rows
+    a = make_synthetic_anomalies(X, 3000, kind="dependency", random_state=0)
+    np.testing.assert_allclose(a.mean(0), X.mean(0), atol=0.1)
+    np.testing.assert_allclose(a.std(0), X.std(0), rtol=0.1)
+    assert np.corrcoef(X[:, 0], X[:, 1])[0, 1] > 0.8
+    assert abs(np.corrcoef(a[:, 0], a[:, 1])[0, 1]) < 0.1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kind": "noise"}, "not one of ADBench"),
+        ({"kind": "global", "n_anomalies": -1}, ">= 0"),
+    ],
+)
+def test_synthetic_anomalies_reject_bad_arguments(kwargs, match):
+    kwargs = {"n_anomalies": 5, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_synthetic_anomalies(np.zeros((10, 2)), **kwargs)

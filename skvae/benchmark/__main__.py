@@ -10,23 +10,38 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from .. import __version__
-from ..datasets import DatasetNotFoundError, load_digit_images, load_fashion_mnist
+from ..datasets import (
+    ANOMALY_KINDS,
+    DatasetNotFoundError,
+    load_digit_images,
+    load_fashion_mnist,
+    make_synthetic_anomalies,
+)
 from ._methods import available_methods
 from ._report import plot_roc_curves, summary_table, write_json
 from ._run import multi_class_splits, one_class_splits, run_benchmark
 
+# Tables bundled with scikit-learn: the loader and the classes that are
+# normal (None: every row is normal, for synthetic anomalies only).
+TABLES = {
+    "breast-cancer": (load_breast_cancer, [1]),  # benign
+    "wine": (load_wine, [0]),
+    "digits-flat": (load_digits, [0, 1, 2, 3, 4]),
+    "diabetes": (load_diabetes, None),
+}
+
 
 def load(dataset, data_home):
     """Return ``(X_train, y_train, X_test, y_test, class_names, name)``."""
-    if dataset == "breast-cancer":
-        # Split per split by breast_cancer_splits; nothing to load up front.
-        return None, None, None, None, ["malignant", "benign"], "breast-cancer"
+    if dataset in TABLES:
+        # Split per split by tabular_splits; nothing to load up front.
+        return None, None, None, None, ["anomaly", "normal"], dataset
     if dataset in ("auto", "fashion-mnist"):
         try:
             train = load_fashion_mnist(data_home, subset="train")
@@ -62,10 +77,20 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--dataset",
-        choices=["auto", "digits", "fashion-mnist", "breast-cancer"],
+        choices=["auto", "digits", "fashion-mnist", *TABLES],
         default="auto",
-        help="'auto' uses Fashion-MNIST when found, else digits; breast-cancer "
-        "is tabular (benign normal, malignant anomalies, standardised)",
+        help="'auto' uses Fashion-MNIST when found, else digits; the others "
+        "are scikit-learn's tables, standardised, with fresh half/half splits "
+        "(normal: breast-cancer benign, wine class 0, digits-flat 0-4; "
+        "diabetes only with --synthetic)",
+    )
+    parser.add_argument(
+        "--synthetic",
+        choices=ANOMALY_KINDS,
+        default=None,
+        help="tables: every row of the data set is normal and the anomalies "
+        "are ADBench's synthetic ones of this kind, drawn from the training "
+        "half (skvae.datasets.make_synthetic_anomalies)",
     )
     parser.add_argument(
         "--protocol",
@@ -198,8 +223,8 @@ def main(argv=None):
 
 def make_splits(args, X_train, y_train, X_test, y_test, name):
     """Return the splits of the chosen protocol and how many there are."""
-    if name == "breast-cancer":
-        return standardized(breast_cancer_splits(args)), args.splits
+    if name in TABLES:
+        return standardized(tabular_splits(args, name)), args.splits
     if args.protocol == "multi-class":
         splits = multi_class_splits(
             X_train,
@@ -227,15 +252,24 @@ def make_splits(args, X_train, y_train, X_test, y_test, name):
     return splits, len(classes)
 
 
-def breast_cancer_splits(args):
-    """Benign is normal: a fresh half/half partition per split, then anomalies.
+def tabular_splits(args, name):
+    """Yield a fresh half/half partition of a table per split, with anomalies.
 
-    Split ``i`` partitions the data with seed ``random_state + i`` and keeps
-    malignant test rows as ``anomaly_share`` of its test set.
+    Split ``i`` partitions the rows with seed ``random_state + i``. The
+    anomalies are the other classes' rows, ``anomaly_share`` of the test set
+    (and ``train_contamination`` of the training set), or with
+    ``--synthetic`` ADBench's anomalies of that kind drawn from the training
+    half's normal rows.
     """
-    X, y = load_breast_cancer(return_X_y=True)
+    loader, normal_classes = TABLES[name]
+    X, y = loader(return_X_y=True)
+    if args.synthetic is None and normal_classes is None:
+        raise SystemExit(f"--dataset {name} has no anomaly class; pass --synthetic.")
     for split in range(args.splits):
         seed = args.random_state + split
+        if args.synthetic is not None:
+            yield synthetic_split(args, X, split, seed)
+            continue
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=0.5, stratify=y, random_state=seed
         )
@@ -247,10 +281,33 @@ def breast_cancer_splits(args):
             n_splits=1,
             anomaly_share=args.anomaly_share,
             random_state=seed,
-            normal_classes=[1],
+            normal_classes=normal_classes,
             first_split=split,
             train_contamination=args.train_contamination,
         )
+
+
+def synthetic_split(args, X, split, seed):
+    """Return one split: every row normal, anomalies drawn from the training half."""
+    rng = np.random.RandomState(seed)
+    X_train, X_test = train_test_split(X, test_size=0.5, random_state=seed)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    n_test = round(args.anomaly_share * len(X_test) / (1 - args.anomaly_share))
+    contamination = args.train_contamination
+    n_train = round(contamination * len(X_train) / (1 - contamination))
+    anomalies = make_synthetic_anomalies(
+        X_train, n_test + n_train, kind=args.synthetic, random_state=rng
+    )
+    X_fit = rng.permutation(np.r_[X_train, anomalies[:n_train]])
+    X_eval = np.r_[X_test, anomalies[n_train:]]
+    is_inlier = np.r_[np.ones(len(X_test)), np.zeros(n_test)].astype(np.int64)
+    description = {
+        "normal": [],
+        "synthetic": args.synthetic,
+        "train_contamination": contamination,
+    }
+    return split, description, X_fit, X_eval, is_inlier
 
 
 def standardized(splits):

@@ -8,18 +8,23 @@
   background cells (the dual VAE's data).
 - :func:`one_class_split`: the one-class anomaly-detection protocol.
 - :func:`normal_classes_split`: several normal classes, rare anomalies.
+- :func:`make_synthetic_anomalies`: ADBench's four types of anomaly (local,
+  global, dependency, clustered), drawn from a model of normal rows.
 """
 
 from ._cells import make_cells
 from ._digits import load_digit_images
 from ._fashion_mnist import DatasetNotFoundError, load_fashion_mnist
 from ._one_class import normal_classes_split, one_class_split
+from ._synthetic_anomalies import ANOMALY_KINDS, make_synthetic_anomalies
 
 __all__ = [
+    "ANOMALY_KINDS",
     "DatasetNotFoundError",
     "load_digit_images",
     "load_fashion_mnist",
     "make_cells",
+    "make_synthetic_anomalies",
     "normal_classes_split",
     "one_class_split",
 ]
