@@ -148,3 +148,21 @@ def test_table_without_anomaly_class_needs_synthetic(tmp_path):
         main(
             ["--dataset", "diabetes", "--methods", "lof", "--output-dir", str(tmp_path)]
         )
+
+
+def test_a_failing_method_is_recorded_as_nan_and_the_run_goes_on(monkeypatch):
+    def broken(X_train, X_test, **kwargs):
+        raise ValueError("too few rows for a batch")
+
+    monkeypatch.setitem(METHODS, "pyod-vae", broken)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = np.r_[np.zeros(40, int), np.ones(20, int)]
+    with pytest.warns(RuntimeWarning, match="pyod-vae failed on split 0 .*too few"):
+        records = run_benchmark(
+            X, y, X, y, classes=[0], methods=["pyod-vae", "isolation-forest"]
+        )
+    by_method = {r["method"]: r for r in records}
+    assert np.isnan(by_method["pyod-vae"]["roc_auc"])
+    assert "too few rows" in by_method["pyod-vae"]["error"]
+    assert by_method["IsolationForest"]["roc_auc"] > 0.4

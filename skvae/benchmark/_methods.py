@@ -29,11 +29,15 @@ VAE_SCORES = (
 
 @dataclass
 class MethodResult:
-    """Normality scores of the test set and the seconds spent."""
+    """Normality scores of the test set and the seconds spent.
+
+    ``error`` says why a method that failed has no scores (they are nan).
+    """
 
     scores: np.ndarray
     fit_seconds: float
     score_seconds: float
+    error: str | None = None
 
 
 def _timed(fn, *args):

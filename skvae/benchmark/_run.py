@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from ..datasets import normal_classes_split, one_class_split
-from ._methods import METHODS
+from ._methods import METHODS, MethodResult
 
 
 def one_class_splits(
@@ -172,8 +172,8 @@ def run_benchmark(
                 r for r in done if r["method_key"] == method and r["split"] == split
             ]
             if not previous:
-                results = METHODS[method](
-                    X_fit, X_eval, epochs=epochs, random_state=random_state
+                results = _run_method(
+                    method, split, X_fit, X_eval, epochs, random_state
                 )
                 previous = [
                     _record(name, method, split, description, is_inlier, result)
@@ -184,6 +184,22 @@ def run_benchmark(
             if progress is not None:
                 progress(f"split {split}: {method}")
     return records
+
+
+def _run_method(method, split, X_fit, X_eval, epochs, random_state):
+    """Run one method; if it raises, return nan scores under its key."""
+    try:
+        return METHODS[method](X_fit, X_eval, epochs=epochs, random_state=random_state)
+    except Exception as error:  # one broken method must not end a long run
+        warnings.warn(
+            f"{method} failed on split {split} ({type(error).__name__}: {error}); "
+            "it is recorded with nan scores.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        nan = float("nan")
+        failed = MethodResult(np.full(len(X_eval), nan), nan, nan, repr(error))
+        return {method: failed}
 
 
 def _load_records(path):
@@ -214,14 +230,17 @@ def _record(name, method_key, split, description, is_inlier, result):
         "fit_seconds": result.fit_seconds,
         "score_seconds": result.score_seconds,
     }
+    if result.error is not None:
+        record["error"] = result.error
     if not np.all(np.isfinite(scores)):
         # One broken method must not end a long run; its AUC shows as nan.
-        warnings.warn(
-            f"{name} gave non-finite scores on split {split}; its ROC-AUC and "
-            "average precision are recorded as nan.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        if result.error is None:
+            warnings.warn(
+                f"{name} gave non-finite scores on split {split}; its ROC-AUC "
+                "and average precision are recorded as nan.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return {
             **record,
             "roc_auc": float("nan"),

@@ -1,0 +1,156 @@
+"""Summarise the benchmarks of contaminated training data and of tables.
+
+Reads the ``records.jsonl`` of ``python -m skvae.benchmark`` runs and prints
+markdown tables:
+
+- ``--levels``: one-class runs of one data set at several training
+  contaminations (``name=folder`` each, e.g. ``0=...``): every method's mean
+  ROC-AUC per level and what it loses from the first level to the last; and
+  per class for the default and the two reference baselines.
+- ``--tables``: tabular runs (``name=folder`` each): the mean ROC-AUC of
+  the default and every baseline per table, and their mean rank over the
+  tables (1 = best; methods tied share the mean of their ranks; the
+  default's parts are left out of the ranking).
+- ``--multi``: runs with several normal classes (``name=folder``): each
+  method's mean ROC-AUC, mean AP and worst split against the best baseline
+  (``summarize_detection.table``).
+
+    python benchmarks/summarize_contamination.py \\
+        --levels 0=DIR/fmnist_one_class_00 5=DIR/fmnist_one_class_05 \\
+                 10=DIR/fmnist_one_class_10 \\
+        --tables breast-cancer=DIR/tables_00/breast-cancer ... \\
+        --multi digits-first-five=DIR/digits_first_five_5 ... \\
+        --out benchmarks/results/contamination/summary.md
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+from summarize_detection import DEFAULT, load
+from summarize_detection import table as split_table
+
+REFERENCES = ("IsolationForest", "PyOD VAE")
+
+
+def mean_auc_by_method(records):
+    """Mean ROC-AUC x100 of each method over the splits it finished."""
+    by_method = {}
+    for r in records:
+        by_method.setdefault(r["method"], {})[r["split"]] = 100 * r["roc_auc"]
+    return by_method
+
+
+def levels_table(levels):
+    """Methods x contamination levels, only over the splits every run finished."""
+    runs = {name: mean_auc_by_method(load(folder)) for name, folder in levels}
+    names = [name for name, _ in levels]
+    methods = [m for m in runs[names[0]] if all(m in runs[n] for n in names)]
+    splits = sorted(
+        set.intersection(*(set(runs[n][m]) for n in names for m in methods))
+    )
+    lines = [
+        "| method | " + " | ".join(f"{n}%" for n in names) + " | loss |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    rows = []
+    for m in methods:
+        means = [np.mean([runs[n][m][s] for s in splits]) for n in names]
+        rows.append((m, means, means[0] - means[-1]))
+    for m, means, loss in sorted(rows, key=lambda row: -row[1][-1]):
+        label = f"**{m}**" if m == DEFAULT else m
+        cells = " | ".join(f"{v:.2f}" for v in means)
+        lines.append(f"| {label} | {cells} | {loss:.2f} |")
+    per_class = [
+        "",
+        "| class | "
+        + " | ".join(f"{m} {'/'.join(names)}" for m in (DEFAULT, *REFERENCES))
+        + " |",
+        "|---" * 4 + "|",
+    ]
+    for s in splits:
+        cells = [
+            " / ".join(f"{runs[n][m][s]:.2f}" for n in names)
+            for m in (DEFAULT, *REFERENCES)
+            if m in methods
+        ]
+        per_class.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + per_class), len(splits)
+
+
+def named_failures(runs_records):
+    """Give a failed method's records (named by its key) the method's name."""
+    names = {
+        r["method_key"]: r["method"]
+        for records in runs_records
+        for r in records
+        if "error" not in r and r["method_key"] != "skvae"
+    }
+    for records in runs_records:
+        for r in records:
+            if "error" in r:
+                r["method"] = names.get(r["method_key"], r["method"])
+    return runs_records
+
+
+def tables_table(tables):
+    """Methods x tables (mean ROC-AUC) and the mean rank over the tables.
+
+    A method that failed on a table (nan) ranks last there.
+    """
+    loaded = named_failures([load(folder) for _, folder in tables])
+    runs = {
+        name: mean_auc_by_method(r) for (name, _), r in zip(tables, loaded, strict=True)
+    }
+    names = [name for name, _ in tables]
+    methods = [
+        m
+        for m in runs[names[0]]
+        if all(m in runs[n] for n in names)
+        and (m == DEFAULT or not m.startswith("skvae"))
+    ]
+    means = np.array(
+        [[np.mean(list(runs[n][m].values())) for n in names] for m in methods]
+    )
+    ranked = np.where(np.isnan(means), -np.inf, means)
+    ranks = np.array([rankdata(-ranked[:, j]) for j in range(len(names))]).T
+    order = np.argsort(ranks.mean(axis=1))
+    lines = [
+        "| method | mean rank | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    for i in order:
+        label = f"**{methods[i]}**" if methods[i] == DEFAULT else methods[i]
+        cells = " | ".join(f"{v:.1f}" for v in means[i])
+        lines.append(f"| {label} | {ranks[i].mean():.2f} | {cells} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", nargs="*", default=[], help="level=folder")
+    parser.add_argument("--tables", nargs="*", default=[], help="name=folder")
+    parser.add_argument("--multi", nargs="*", default=[], help="name=folder")
+    parser.add_argument("--out", default=None, help="markdown file to write")
+    args = parser.parse_args()
+    split = [item.split("=", 1) for item in args.levels]
+    parts = []
+    if split:
+        text, n_splits = levels_table(split)
+        parts.append(f"### Training contamination ({n_splits} classes)\n\n{text}\n")
+    if args.tables:
+        text = tables_table([item.split("=", 1) for item in args.tables])
+        parts.append(f"### Tables\n\n{text}\n")
+    for item in args.multi:
+        name, folder = item.split("=", 1)
+        text, checks, n_splits = split_table(load(folder))
+        parts.append(f"### {name} ({n_splits} splits)\n\n{text}\n")
+    markdown = "\n".join(parts)
+    print(markdown)
+    if args.out:
+        Path(args.out).write_text(markdown)
+
+
+if __name__ == "__main__":
+    main()
