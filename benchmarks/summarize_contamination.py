@@ -11,6 +11,12 @@ markdown tables:
   the default and every baseline per table, and their mean rank over the
   tables (1 = best; methods tied share the mean of their ranks; the
   default's parts are left out of the ranking).
+- ``--probe``: the JSON lines of ``benchmarks/contamination_terms.py``:
+  each candidate score's mean ROC-AUC per contamination level, over the
+  classes every level holds.
+- ``--seeds``: one-class runs of the default at several seeds (``seed=folder``;
+  the first also holds the baselines): each class's mean and spread
+  (max - min) over the seeds, and its gap to the best baseline.
 - ``--multi``: runs with several normal classes (``name=folder``): each
   method's mean ROC-AUC, mean AP and worst split against the best baseline
   (``summarize_detection.table``).
@@ -24,6 +30,7 @@ markdown tables:
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -127,11 +134,73 @@ def tables_table(tables):
     return "\n".join(lines)
 
 
+def probe_table(path):
+    """Candidate scores x contamination levels of contamination_terms.py's records."""
+    records = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    levels = sorted({r["contamination"] for r in records})
+    classes = set.intersection(
+        *({r["class"] for r in records if r["contamination"] == c} for c in levels)
+    )
+    candidates = [
+        k for k in records[0] if k not in ("class", "contamination", "seed", "seconds")
+    ]
+    lines = [
+        "| score | " + " | ".join(f"{100 * c:g}%" for c in levels) + " |",
+        "|---" * (len(levels) + 1) + "|",
+    ]
+    for name in candidates:
+        means = [
+            np.mean(
+                [
+                    r[name]
+                    for r in records
+                    if r["contamination"] == c and r["class"] in classes
+                ]
+            )
+            for c in levels
+        ]
+        lines.append(f"| {name} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
+    return "\n".join(lines), sorted(classes)
+
+
+def seeds_table(seeds):
+    """Per class: the default's mean and spread over seeds, and the best baseline."""
+    runs = [mean_auc_by_method(load(folder)) for _, folder in seeds]
+    classes = sorted(set.intersection(*(set(run[DEFAULT]) for run in runs)))
+    baselines = [m for m in runs[0] if not m.startswith("skvae")]
+    lines = [
+        "| class | "
+        + " | ".join(f"seed {name}" for name, _ in seeds)
+        + " | mean | spread | best baseline | mean - best |",
+        "|---" * (len(seeds) + 5) + "|",
+    ]
+    means = []
+    for c in classes:
+        values = [run[DEFAULT][c] for run in runs]
+        best, best_name = max((runs[0][m][c], m) for m in baselines)
+        mean, spread = np.mean(values), np.ptp(values)
+        means.append(mean)
+        cells = " | ".join(f"{v:.2f}" for v in values)
+        lines.append(
+            f"| {c} | {cells} | {mean:.2f} | {spread:.2f} | {best:.2f} ({best_name}) "
+            f"| {mean - best:+.2f} |"
+        )
+    per_seed = [np.mean([run[DEFAULT][c] for c in classes]) for run in runs]
+    lines.append(
+        "| mean | "
+        + " | ".join(f"{v:.2f}" for v in per_seed)
+        + f" | {np.mean(means):.2f} | | | |"
+    )
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", nargs="*", default=[], help="level=folder")
     parser.add_argument("--tables", nargs="*", default=[], help="name=folder")
     parser.add_argument("--multi", nargs="*", default=[], help="name=folder")
+    parser.add_argument("--probe", default=None, help="contamination_terms.py output")
+    parser.add_argument("--seeds", nargs="*", default=[], help="seed=folder")
     parser.add_argument("--out", default=None, help="markdown file to write")
     args = parser.parse_args()
     split = [item.split("=", 1) for item in args.levels]
@@ -142,6 +211,12 @@ def main():
     if args.tables:
         text = tables_table([item.split("=", 1) for item in args.tables])
         parts.append(f"### Tables\n\n{text}\n")
+    if args.seeds:
+        text = seeds_table([item.split("=", 1) for item in args.seeds])
+        parts.append(f"### The clean default over seeds\n\n{text}\n")
+    if args.probe:
+        text, classes = probe_table(args.probe)
+        parts.append(f"### Score parts (classes {classes})\n\n{text}\n")
     for item in args.multi:
         name, folder = item.split("=", 1)
         text, checks, n_splits = split_table(load(folder))
