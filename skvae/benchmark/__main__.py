@@ -23,6 +23,7 @@ from ..datasets import (
     load_fashion_mnist,
     make_synthetic_anomalies,
 )
+from ..datasets._one_class import anomalies_for_share
 from ._methods import available_methods
 from ._report import plot_roc_curves, summary_table, write_json
 from ._run import multi_class_splits, one_class_splits, run_benchmark
@@ -293,9 +294,9 @@ def synthetic_split(args, X, split, seed):
     X_train, X_test = train_test_split(X, test_size=0.5, random_state=seed)
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    n_test = round(args.anomaly_share * len(X_test) / (1 - args.anomaly_share))
+    n_test = anomalies_for_share(len(X_test), args.anomaly_share)
     contamination = args.train_contamination
-    n_train = round(contamination * len(X_train) / (1 - contamination))
+    n_train = anomalies_for_share(len(X_train), contamination)
     anomalies = make_synthetic_anomalies(
         X_train, n_test + n_train, kind=args.synthetic, random_state=rng
     )

@@ -238,12 +238,17 @@ def normal_classes_split(
             f"{'normal' if normal_rows.size == 0 else 'anomalous'} samples; "
             "y_test must hold both."
         )
-    n_anomalies = round(anomaly_share * normal_rows.size / (1 - anomaly_share))
+    n_anomalies = anomalies_for_share(normal_rows.size, anomaly_share)
     n_anomalies = min(max(1, n_anomalies), anomaly_pool.size)
     anomaly_rows = np.sort(rng.choice(anomaly_pool, n_anomalies, replace=False))
     eval_rows = np.concatenate([normal_rows, anomaly_rows])
     is_inlier = np.r_[np.ones(normal_rows.size), np.zeros(n_anomalies)]
     return X_train[train_rows], X_test[eval_rows], is_inlier.astype(np.int64)
+
+
+def anomalies_for_share(n_normal, share):
+    """Return the number of anomalies that make ``share`` beside ``n_normal`` rows."""
+    return round(share * n_normal / (1 - share))
 
 
 def _contaminated_rows(normal_rows, anomaly_pool, contamination, rng):
@@ -259,7 +264,7 @@ def _contaminated_rows(normal_rows, anomaly_pool, contamination, rng):
         )
     if contamination == 0:
         return normal_rows
-    n_anomalies = round(contamination * normal_rows.size / (1 - contamination))
+    n_anomalies = anomalies_for_share(normal_rows.size, contamination)
     if n_anomalies > anomaly_pool.size:
         raise ValueError(
             f"train_contamination={contamination!r} needs {n_anomalies} training "
