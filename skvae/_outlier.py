@@ -13,16 +13,10 @@ from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshol
 from .net import TransformationNet
 from .nn import TransformationClassifier
 from .scoring import latent_noise, per_sample_outputs
-from .scoring._scores import MONTE_CARLO_OUTPUTS, TRANSFORMATION_OUTPUTS
+from .scoring._scores import INPUT_OUTPUTS, MONTE_CARLO_OUTPUTS, TRANSFORMATION_OUTPUTS
 from .terms import ScoreTerm, StandardizedSum
 from .terms._base import name_terms
-from .terms._builtin import (
-    AUTO_IMAGE_TERMS,
-    AUTO_TERMS,
-    SCORE_NAMES,
-    build_score,
-    check_requires,
-)
+from .terms._builtin import SCORE_NAMES, auto_terms, build_score, check_requires
 from .utils._sklearn import Interval, StrOptions, check_is_fitted
 
 __all__ = ["VAEOutlierDetector"]
@@ -99,8 +93,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         The names:
 
         - ``"auto"``: on image input the sum of ``("latent_knn",
-          "transformation", "transformation_knn")``; on other input, and
-          with ``transformations=None``, of ``("elbo", "latent_knn")``.
+          "transformation", "transformation_knn")`` (of ``("elbo",
+          "latent_knn")`` with ``transformations=None``); on flat rows of
+          ``("elbo", "input_knn")``.
         - ``"elbo"``: ELBO at the posterior mean, in nats.
         - ``"iwae"``: importance-weighted bound on log p(x) with
           ``n_samples`` posterior draws, in nats.
@@ -111,6 +106,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
           posterior mean to the training codes.
         - ``"latent_knn"``: minus the mean distance of the posterior mean to
           its ``n_neighbors`` nearest training codes (standardised).
+        - ``"input_knn"``: minus the mean distance of the input row itself
+          to its ``n_neighbors`` nearest training rows (features
+          standardised by the training rows).
         - ``"elbo_mahalanobis"``: the sum of ``"elbo"`` and
           ``"latent_mahalanobis"``, each standardised.
         - ``"transformation"``: the mean log-probability the transformation
@@ -140,8 +138,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         names a transformation term needs ``"auto"``.
 
     n_neighbors : int or "auto", default="auto"
-        Number of nearest training points averaged by the ``"latent_knn"``
-        and ``"transformation_knn"`` scores. ``"auto"`` takes 3%% of the
+        Number of nearest training points averaged by the ``"latent_knn"``,
+        ``"transformation_knn"`` and ``"input_knn"`` scores. ``"auto"`` takes 3%% of the
         indexed training rows, at least 5
         (:func:`skvae.terms.auto_n_neighbors`): a neighbourhood wider than
         the small clusters that unlabelled anomalies form in the training
@@ -460,11 +458,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     def _build_score_term(self):
         """Return the unfitted term of ``score_type``, checked against the input."""
         images = len(self.input_shape_) == 3
-        auto_terms = AUTO_TERMS
-        if images and self.transformations is not None:
-            auto_terms = AUTO_IMAGE_TERMS
         term = build_score(
-            self.score_type, n_neighbors=self.n_neighbors, auto_terms=auto_terms
+            self.score_type,
+            n_neighbors=self.n_neighbors,
+            auto_names=auto_terms(images=images, transformations=self.transformations),
         )
         check_requires(term)
         if _reads(term, TRANSFORMATION_OUTPUTS) and (
@@ -601,6 +598,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             X,
             noise=noise,
             transformation_module=transformation_module,
+            inputs=_reads(term, INPUT_OUTPUTS),
         )
 
     def _check_score_type_unchanged(self):
@@ -641,7 +639,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         >>> det = VAEOutlierDetector(max_epochs=2, random_state=0).fit(X)
         >>> parts = det.score_parts(X[:3])
         >>> list(parts)
-        ['elbo', 'latent_knn']
+        ['elbo', 'input_knn']
         >>> bool(np.allclose(sum(parts.values()), det.score_samples(X[:3])))
         True
         """

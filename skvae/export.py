@@ -36,6 +36,7 @@ from torch import nn
 
 from ._outlier import VAEOutlierDetector
 from .scoring import batch_score_outputs
+from .scoring._scores import INPUT_OUTPUTS
 from .utils._sklearn import check_is_fitted
 
 __all__ = ["DetectorScorer", "export_onnx", "export_torchscript", "scorer_module"]
@@ -77,12 +78,17 @@ class DetectorScorer(nn.Module):
         draws = detector.posterior_draws_
         self.register_buffer("noise", None if draws is None else torch.as_tensor(draws))
         self.score = term.to_torch()
+        self.inputs = any(name in INPUT_OUTPUTS for name in term.requires)
 
     def forward(self, x):
         """Scores of float32 samples ``x`` of shape ``(n, *sample_shape)``."""
         x = x.reshape(-1, *self.input_shape)
         outputs = batch_score_outputs(
-            self.vae, x, noise=self.noise, transformation_module=self.classifier
+            self.vae,
+            x,
+            noise=self.noise,
+            transformation_module=self.classifier,
+            inputs=self.inputs,
         )
         return self.score(outputs)
 

@@ -81,8 +81,10 @@ def test_contamination_is_share_of_held_out_rows_flagged(
     k = int(np.floor(contamination * (n + 1) + 1e-9))
     assert np.sum(det.predict(held_out) == -1) == k - 1
     assert np.mean(det.score_pvalues(held_out) <= contamination) == (k - 1) / n
-    # The training rows, fitted more tightly, are flagged less.
-    assert np.mean(det.predict(training_rows(det, X_train)) == -1) <= contamination
+    # The training rows are flagged about as often: the neighbour part leaves
+    # each row out of its own neighbours, and the ELBO fits them more tightly.
+    flagged = np.mean(det.predict(training_rows(det, X_train)) == -1)
+    assert flagged <= contamination + 0.05
 
 
 def test_auto_contamination_is_lower_tukey_fence_of_held_out_scores(

@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 from skvae import VAEOutlierDetector
 from skvae.conformal import conformal_threshold
 from skvae.export import scorer_module
+from skvae.scoring import NeighborDistance
 from skvae.terms import (
     MahalanobisScore,
     NeighborScore,
@@ -18,7 +19,7 @@ from skvae.terms import (
     auto_n_neighbors,
 )
 from skvae.terms._base import name_terms
-from skvae.terms._builtin import build_score
+from skvae.terms._builtin import auto_terms, build_score
 
 from .conftest import TINY_CONV
 
@@ -197,7 +198,7 @@ def test_builtin_terms_fit_and_score():
     "score_type, names",
     [
         ("elbo", None),
-        ("auto", ["elbo", "latent_knn"]),
+        ("auto", ["elbo", "input_knn"]),
         ("elbo_mahalanobis", ["elbo", "latent_mahalanobis"]),
         (("elbo",), None),
         (["elbo", "elbo"], ["elbo-1", "elbo-2"]),
@@ -211,7 +212,43 @@ def test_score_types_build_one_term_or_a_sum(score_type, names):
     else:
         assert [name for name, _ in term.terms] == names
     if score_type == "auto":
-        assert dict(term.terms)["latent_knn"].n_neighbors == 7
+        assert dict(term.terms)["input_knn"].n_neighbors == 7
+
+
+@pytest.mark.parametrize(
+    "images, transformations, names",
+    [
+        (False, "auto", ("elbo", "input_knn")),
+        (False, None, ("elbo", "input_knn")),
+        (True, "auto", ("latent_knn", "transformation", "transformation_knn")),
+        (True, None, ("elbo", "latent_knn")),
+    ],
+)
+def test_auto_sums_the_terms_of_its_kind_of_input(images, transformations, names):
+    assert auto_terms(images=images, transformations=transformations) == names
+
+
+def test_input_knn_is_the_neighbour_distance_of_the_input_rows():
+    """The "inputs" output is the validated rows; the term indexes them."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3)).astype(np.float32)
+    new = np.array([[0.0, 0.0, 0.0], [6.0, -6.0, 6.0]], dtype=np.float32)
+    det = VAEOutlierDetector(
+        score_type="input_knn",
+        n_neighbors=4,
+        calibration_fraction=None,
+        max_epochs=1,
+        hidden_dims=(8,),
+        latent_dim=2,
+        random_state=0,
+    ).fit(X)
+    index = NeighborDistance(4)
+    np.testing.assert_allclose(
+        det.calibration_scores_, np.sort(index.fit(X)), rtol=1e-6
+    )
+    np.testing.assert_allclose(det.score_samples(new), index.score(new), rtol=1e-6)
+    near, far = det.score_samples(new)
+    assert near > far
 
 
 @pytest.mark.parametrize(

@@ -181,7 +181,7 @@ def test_flat_input_has_no_transformation_scores(blobs_with_outliers):
     det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 3}, random_state=0)
     det.fit(X_train)
     assert det.transformation_net_ is None
-    assert list(det.score_parts(X_test)) == ["elbo", "latent_knn"]
+    assert list(det.score_parts(X_test)) == ["elbo", "input_knn"]
     det.set_params(score_type="transformation")
     with pytest.raises(ValueError, match="input is not images"):
         det.fit(X_train)

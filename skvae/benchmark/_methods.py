@@ -14,9 +14,10 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
 from .._outlier import VAEOutlierDetector
-from ..terms._builtin import AUTO_TERMS, COMBINATIONS
+from ..terms._builtin import COMBINATIONS, auto_terms
 
-# Every score of the VAE alone, which "skvae-scores" reads from one fit.
+# Every score without the transformation classifier, which "skvae-scores"
+# reads from one fit.
 VAE_SCORES = (
     "elbo",
     "iwae",
@@ -24,6 +25,7 @@ VAE_SCORES = (
     "reconstruction_probability",
     "latent_mahalanobis",
     "latent_knn",
+    "input_knn",
 )
 
 
@@ -82,7 +84,12 @@ def run_skvae_vae_scores(X_train, X_test, *, epochs, random_state):
         X_test,
         epochs,
         random_state,
-        sums={"auto": AUTO_TERMS, **COMBINATIONS},
+        sums=lambda detector: {
+            "auto": auto_terms(
+                images=len(detector.input_shape_) == 3, transformations=None
+            ),
+            **COMBINATIONS,
+        },
     )
 
 
@@ -91,7 +98,8 @@ def _run_skvae_detector(name, params, X_train, X_test, epochs, random_state, sum
 
     The parts are standardised (:meth:`VAEOutlierDetector.score_parts`),
     which ranks samples as each part's own score does; ``sums`` (by default
-    the fitted score itself) add parts up as ``score_samples`` does.
+    the fitted score itself) add parts up as ``score_samples`` does; a
+    callable ``sums`` is given the fitted detector.
     """
     params = {**params, "random_state": random_state}
     if epochs is not None:
@@ -100,6 +108,8 @@ def _run_skvae_detector(name, params, X_train, X_test, epochs, random_state, sum
     parts, seconds = _timed(detector.score_parts, X_test)
     if sums is None:
         sums = {"auto": tuple(parts)} if len(parts) > 1 else {}
+    elif callable(sums):
+        sums = sums(detector)
     scores = {
         **parts,
         **{total: sum(parts[part] for part in names) for total, names in sums.items()},

@@ -28,6 +28,9 @@ from ._batches import map_batches
 VAE_OUTPUTS = ("elbo", "reconstruction", "latent_means")
 MONTE_CARLO_OUTPUTS = ("iwae", "reconstruction_probability")
 TRANSFORMATION_OUTPUTS = ("transformation", "transformation_features")
+# The input rows themselves, flattened, for terms that compare inputs; given
+# only when asked for, since they are as large as the input.
+INPUT_OUTPUTS = ("inputs",)
 
 
 def elbo_scores(module, X, **kwargs):
@@ -68,7 +71,9 @@ def elbo_scores(module, X, **kwargs):
     return map_batches(batch_elbo, module, X, **kwargs)
 
 
-def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **kwargs):
+def per_sample_outputs(
+    module, X, *, noise=None, transformation_module=None, inputs=False, **kwargs
+):
     """Everything the scores need from a sample, in one pass over ``X``.
 
     Returns a dict of arrays with one row per sample:
@@ -82,14 +87,20 @@ def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **k
       the same posterior draws;
     - with a ``transformation_module`` (a fitted
       :class:`~skvae.nn.TransformationClassifier` on the same device), also
-      its outputs, as :func:`transformation_outputs` returns them.
+      its outputs, as :func:`transformation_outputs` returns them;
+    - with ``inputs=True``, also ``"inputs"``: the rows themselves, flattened
+      to ``(n, n_features)``.
 
     Keyword arguments go to :func:`map_batches`.
     """
 
     def batch_outputs(module, x):
         return batch_score_outputs(
-            module, x, noise=noise, transformation_module=transformation_module
+            module,
+            x,
+            noise=noise,
+            transformation_module=transformation_module,
+            inputs=inputs,
         )
 
     with (
@@ -100,7 +111,9 @@ def per_sample_outputs(module, X, *, noise=None, transformation_module=None, **k
         return map_batches(batch_outputs, module, X, **kwargs)
 
 
-def batch_score_outputs(module, x, *, noise=None, transformation_module=None):
+def batch_score_outputs(
+    module, x, *, noise=None, transformation_module=None, inputs=False
+):
     """Compute the tensors :func:`per_sample_outputs` returns, for one batch ``x``.
 
     Exposed for :mod:`skvae.export`, whose scorer runs the same code.
@@ -120,6 +133,8 @@ def batch_score_outputs(module, x, *, noise=None, transformation_module=None):
         outputs["reconstruction_probability"] = log_px_k.mean(dim=1)
     if transformation_module is not None:
         outputs.update(_transformation_batch_outputs(transformation_module, x))
+    if inputs:
+        outputs["inputs"] = x.flatten(start_dim=1)
     return outputs
 
 
