@@ -1,0 +1,158 @@
+"""Which score suits rows of features: every candidate sum from one fit per split.
+
+On the benchmark's 19 tables (breast cancer, wine and flat digits with the
+other classes as anomalies; ADBench's four synthetic kinds on breast cancer,
+wine, diabetes and flat digits), at one training contamination, fits one
+``VAEOutlierDetector`` per split whose ``score_type`` is a tuple of every
+part studied, sums the standardised parts (``score_parts``) into each
+candidate score, and ranks each candidate, in turn, against the baselines of
+the ``python -m skvae.benchmark`` runs of the same splits (``--baselines``,
+the folder holding one run per table). The splits are the benchmark's
+(``tabular_splits`` with the same arguments). Flat digits' 64 features are
+8x8 images to the detector: there the candidates keep the image default.
+
+    python benchmarks/table_terms.py --train-contamination 0.05 \\
+        --out benchmarks/results/contamination/table_terms_05.jsonl \\
+        --baselines benchmarks/results/contamination/tables_05
+"""
+
+import argparse
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+from summarize_contamination import mean_auc_by_method, named_failures
+from summarize_detection import load
+
+from skvae import VAEOutlierDetector
+from skvae.benchmark.__main__ import standardized, tabular_splits
+
+FLAT_PARTS = ("elbo", "reconstruction", "latent_knn", "input_knn")
+IMAGE_DEFAULT = ("latent_knn", "transformation", "transformation_knn")
+CANDIDATES = {
+    "elbo + input_knn": ("elbo", "input_knn"),
+    "elbo + latent_knn (previous)": ("elbo", "latent_knn"),
+    "elbo + latent_knn + input_knn": ("elbo", "latent_knn", "input_knn"),
+    "reconstruction + latent_knn + input_knn": (
+        "reconstruction",
+        "latent_knn",
+        "input_knn",
+    ),
+    "latent_knn + input_knn": ("latent_knn", "input_knn"),
+    "input_knn": ("input_knn",),
+    "latent_knn": ("latent_knn",),
+    "elbo": ("elbo",),
+}
+BASELINES = (
+    "IsolationForest",
+    "LOF",
+    "PyOD OCSVM",
+    "PyOD VAE",
+    "PyOD AutoEncoder",
+    "PyOD DeepSVDD",
+)
+
+
+def tables():
+    """(folder name, data set, synthetic kind) of the 19 tables."""
+    real = [(name, name, None) for name in ("breast-cancer", "wine", "digits-flat")]
+    synthetic = [
+        (f"{name}_{kind}", name, kind)
+        for kind in ("local", "global", "dependency", "clustered")
+        for name in ("breast-cancer", "wine", "diabetes", "digits-flat")
+    ]
+    return real + synthetic
+
+
+def split_record(table, split, X_fit, X_eval, is_inlier):
+    """Fit once; each candidate's ROC-AUC on the split."""
+    images = X_fit.shape[1] == 64  # read as 8x8 images
+    parts = (*FLAT_PARTS[:3], *IMAGE_DEFAULT[1:]) if images else FLAT_PARTS
+    detector = VAEOutlierDetector(score_type=parts, random_state=0).fit(X_fit)
+    scores = detector.score_parts(X_eval)
+    aucs = {}
+    for name, names in CANDIDATES.items():
+        names = IMAGE_DEFAULT if images else names
+        total = sum(scores[part] for part in names)
+        aucs[name] = 100 * roc_auc_score(is_inlier, total)
+    return {"table": table, "split": split, "images": images, "roc_auc": aucs}
+
+
+def run(args):
+    """Append one JSON line per (table, split); skip the ones in ``--out``."""
+    out = Path(args.out)
+    done = set()
+    if out.exists():
+        done = {
+            (r["table"], r["split"])
+            for r in map(json.loads, out.read_text().splitlines())
+        }
+    for table, dataset, kind in tables():
+        split_args = SimpleNamespace(
+            splits=args.splits,
+            random_state=0,
+            anomaly_share=0.1,
+            train_contamination=args.train_contamination,
+            synthetic=kind,
+        )
+        for split, _, X_fit, X_eval, is_inlier in standardized(
+            tabular_splits(split_args, dataset)
+        ):
+            if (table, split) in done:
+                continue
+            record = split_record(table, split, X_fit, X_eval, is_inlier)
+            with out.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(table, split, f"{record['roc_auc']['elbo + input_knn']:.1f}")
+
+
+def rank_table(records_path, baselines_dir):
+    """Each candidate's mean rank against the baselines, and its mean per table."""
+    records = [json.loads(line) for line in Path(records_path).read_text().splitlines()]
+    names = [table for table, _, _ in tables()]
+    folders = [Path(baselines_dir) / table for table in names]
+    runs = [mean_auc_by_method(r) for r in named_failures([load(f) for f in folders])]
+    baseline = np.array(
+        [[np.mean(list(run[m].values())) for run in runs] for m in BASELINES]
+    )
+    lines = [
+        "| candidate | mean rank | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    for candidate in CANDIDATES:
+        means = np.array(
+            [
+                np.mean([r["roc_auc"][candidate] for r in records if r["table"] == t])
+                for t in names
+            ]
+        )
+        both = np.nan_to_num(np.vstack([means, baseline]), nan=-np.inf)
+        ranks = [rankdata(-both[:, j])[0] for j in range(len(names))]
+        cells = " | ".join(f"{v:.1f}" for v in means)
+        lines.append(f"| {candidate} | {np.mean(ranks):.2f} | {cells} |")
+    for m, means in zip(BASELINES, baseline, strict=True):
+        cells = " | ".join(f"{v:.1f}" for v in means)
+        lines.append(f"| {m} | | {cells} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-contamination", type=float, default=0.0)
+    parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True, help="JSON lines, one per split")
+    parser.add_argument("--baselines", help="folder of the benchmark's table runs")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    run(args)
+    if args.baselines:
+        print(rank_table(args.out, args.baselines))
+
+
+if __name__ == "__main__":
+    main()
