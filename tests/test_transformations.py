@@ -250,3 +250,30 @@ def test_classifier_trains_through_the_vae_path(digits_one_class):
     assert np.all(np.isfinite(net.history[:, "valid_loss"]))
     assert "finite_loss" in dict(net.callbacks_)
     assert net.get_params()["iterator_train__drop_last"] is False
+
+
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_default_scores_are_the_same_bits_in_any_composition(
+    n_threads, digits_one_class
+):
+    """Long scoring passes, a padded last one: no bit depends on the others.
+
+    3 threads make every pass a multiple of 12 rows (pass_granularity).
+    """
+    X_train, X_test, _ = digits_one_class
+    det = VAEOutlierDetector(**TINY_CONV, random_state=0).fit(X_train)
+    X = X_test[:150]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        whole = det.score_samples(X)
+        order = np.random.RandomState(0).permutation(len(X))
+        shuffled = np.empty_like(whole)
+        shuffled[order] = det.score_samples(X[order])
+        in_sevens = [det.score_samples(X[i : i + 7]) for i in range(0, len(X), 7)]
+        alone = [det.score_samples(X[i : i + 1]) for i in range(0, len(X), 31)]
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(whole, shuffled)
+    np.testing.assert_array_equal(whole, np.concatenate(in_sevens))
+    np.testing.assert_array_equal(whole[::31], np.concatenate(alone))

@@ -147,7 +147,23 @@ class TransformationClassifier(nn.Module):
         # where a pass's fixed cost outweighs the arithmetic.
         copies = torch.cat([transform_images(x, index, n) for index in range(n)])
         embedded = self.embed(copies)
+        # The logits of the flat (copies, features) rows: Dense keeps each
+        # row's bits apart from the others' on 2-D input only.
+        logits = self.out(embedded).view(n, -1, n)
         embedded = embedded.view(n, -1, embedded.shape[-1])
-        log_probs = F.log_softmax(self.out(embedded), dim=2)
+        log_probs = F.log_softmax(logits, dim=2)
         right = torch.arange(n, device=x.device)
-        return log_probs[right, :, right].mean(dim=0), embedded.mean(dim=0)
+        return _mean_of_copies(log_probs[right, :, right]), _mean_of_copies(embedded)
+
+
+def _mean_of_copies(values):
+    """Mean over the first dimension, added in a fixed order.
+
+    ``Tensor.mean(dim=0)`` vectorises over the other dimensions and rounds a
+    row differently depending on how many rows there are; a scored image's
+    result must not depend on the images scored with it.
+    """
+    total = values[0]
+    for copy in values[1:]:
+        total = total + copy
+    return total / len(values)

@@ -1,8 +1,9 @@
-"""The batching engine of the scoring layer: rows in fixed blocks.
+"""The batching engine of the scoring layer: rows in blocks.
 
 Every per-sample function of a module runs through :func:`map_batches`,
-which pads each forward pass to a fixed block of rows, so that a sample's
-result does not depend on the other samples it is passed with.
+which runs the rows in long passes and pads the last one to a multiple of a
+few rows (:func:`pass_granularity`), so that a sample's result does not
+depend on the other samples it is passed with.
 """
 
 import math
@@ -12,45 +13,61 @@ import torch
 
 from ..utils._torch import evaluating
 
-# Rows per forward pass when scoring (see score_block_rows). Each pass has
-# exactly that many rows, the last one padded, so that a row's result never
-# depends on the rest of X; a lone row costs a whole block. On the CPU a
-# block of 4 images costs about as much per image as one of 256 and a lone
-# image about twice its unpadded pass; dense nets' rows are cheaper, so
-# their blocks are longer (benchmarks/latency.py, docs/performance.md). On
-# an accelerator, a pass costs about the same for any block up to 256.
-CPU_IMAGE_BLOCK_ROWS = 4
-CPU_FLAT_BLOCK_ROWS = 32
-ACCELERATOR_BLOCK_ROWS = 256
+# Rows per forward pass when scoring (see score_block_rows): consecutive
+# rows of X go through the networks in passes of at most that many rows, and
+# the last pass holds what is left, padded up to a multiple of
+# BLOCK_GRANULARITY rows. Small passes leave the convolution kernels idle (4
+# images run at a third of the speed of 64), so bulk scoring uses long ones;
+# a lone row costs a pass of BLOCK_GRANULARITY rows (benchmarks/speed.py,
+# benchmarks/latency.py, docs/performance.md).
+CPU_IMAGE_BLOCK_ROWS = 64
+CPU_FLAT_BLOCK_ROWS = 1024
+ACCELERATOR_BLOCK_ROWS = 1024
+# Every pass has a multiple of this many rows, and of the number of torch
+# threads (pass_granularity). A pass of one row takes other BLAS kernels
+# (matrix-vector) than a pass of several, and the convolution library splits
+# a pass among the threads by rows when it can, otherwise by channels, which
+# rounds otherwise: measured on passes of 1 to 256 images at 1, 2, 4 and 8
+# threads.
+BLOCK_GRANULARITY = 4
 
 
-def iter_batches(X, batch_size, input_shape, device):
+def pass_granularity():
+    """Rows of which every scoring pass has a multiple (see BLOCK_GRANULARITY)."""
+    return math.lcm(BLOCK_GRANULARITY, torch.get_num_threads())
+
+
+def iter_batches(X, batch_size, input_shape, device, granularity=1):
     """Yield ``(batch, n_rows)``: consecutive rows of ``X`` as a float32 tensor.
 
-    The BLAS kernels round a row's result differently depending on the batch
-    size and on where the row sits in memory, so two measures keep outputs
-    bit-identical however the samples are grouped: every batch has exactly
-    ``batch_size`` rows (the last one zero-padded; ``n_rows`` says how many
-    are real), and each flat row starts on a 64-byte boundary (a row stride
-    rounded up to 16 floats). Only one batch is converted and moved to
-    ``device`` at a time, so memory stays bounded however many rows ``X`` has.
+    Every batch has ``batch_size`` rows but the last, which has the rows left
+    zero-padded up to a multiple of ``granularity`` (``n_rows`` says how
+    many are real); each flat row starts on a 64-byte boundary (a
+    row stride rounded up to 16 floats), as the BLAS kernels round a row
+    differently depending on its memory alignment. Only one batch is
+    converted and moved to ``device`` at a time, so memory stays bounded
+    however many rows ``X`` has.
     """
     n_features = math.prod(input_shape)
     stride = n_features if len(input_shape) > 1 else -(-n_features // 16) * 16
     for start in range(0, len(X), batch_size):
         rows = np.asarray(X[start : start + batch_size], dtype=np.float32)
-        buffer = torch.zeros((batch_size, stride), dtype=torch.float32)
+        n_padded = min(batch_size, _round_up(len(rows), granularity))
+        buffer = torch.zeros((n_padded, stride), dtype=torch.float32)
         # Copy through NumPy: read-only input (a memory map) needs no torch view.
         buffer.numpy()[: len(rows), :n_features] = rows.reshape(len(rows), -1)
-        batch = buffer[:, :n_features].view(batch_size, *input_shape)
+        batch = buffer[:, :n_features].view(n_padded, *input_shape)
         yield batch.to(device), len(rows)
+
+
+def _round_up(n, multiple):
+    return -(-n // multiple) * multiple
 
 
 def score_block_rows(input_shape, device="cpu"):
     """Rows per forward pass with which :func:`map_batches` scores by default.
 
-    Fixed by the sample shape and the device alone, so that a sample's
-    scores are the same bits whatever it is scored with.
+    Fixed by the sample shape and the device alone.
     """
     if torch.device(device).type != "cpu":
         return ACCELERATOR_BLOCK_ROWS
@@ -81,10 +98,11 @@ def map_batches(
     input_shape : tuple of int
         Shape of one sample as the module expects it.
     batch_size : int, default=None
-        Rows per forward pass; affects memory and speed. Results are the
-        same bits for every grouping of the rows of ``X`` at one
-        ``batch_size``; another size may round differently in the last bits.
-        ``None`` means :func:`score_block_rows`.
+        Rows per forward pass, rounded up to a multiple of
+        :func:`pass_granularity` (the last pass holds what is left, padded
+        to such a multiple); affects memory and speed, and not the results,
+        which are the same bits for every grouping of the rows of ``X`` at
+        one thread count. ``None`` means :func:`score_block_rows`.
     device : str or torch.device, default="cpu"
         Where the module lives.
     gradients : bool, default=False
@@ -110,10 +128,13 @@ def map_batches(
     """
     if batch_size is None:
         batch_size = score_block_rows(input_shape, device)
+    on_cpu = torch.device(device).type == "cpu"
+    granularity = pass_granularity() if on_cpu else BLOCK_GRANULARITY
+    batch_size = _round_up(batch_size, granularity)
     out = None
     batches = zip(
         range(0, len(X), batch_size),
-        iter_batches(X, batch_size, input_shape, device),
+        iter_batches(X, batch_size, input_shape, device, granularity),
         strict=True,
     )
     with evaluating(module, gradients=gradients):
