@@ -233,6 +233,29 @@ def test_scores_do_not_depend_on_batch_composition(fitted_conv_detector, digits)
     np.testing.assert_array_equal(det.score_samples(images[:300]), together)
 
 
+@pytest.mark.parametrize("kind", ["images", "rows"])
+def test_scoring_in_chunks_keeps_every_bit(
+    kind, monkeypatch, digits, blobs_with_outliers
+):
+    """Rows are scored a chunk at a time (bounded memory); the bits do not move."""
+    import skvae._outlier
+
+    if kind == "images":
+        images, _ = digits
+        X_train, X = images[:120], images[120:420]
+        det = VAEOutlierDetector(**TINY_CONV, random_state=0).fit(X_train)
+    else:
+        X_train, X = blobs_with_outliers
+        det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    whole_scores, whole_parts = det.score_samples(X), det.score_parts(X)
+    monkeypatch.setattr(skvae._outlier, "SCORE_CHUNK_ROWS", 7)
+    np.testing.assert_array_equal(det.score_samples(X), whole_scores)
+    chunked_parts = det.score_parts(X)
+    assert list(chunked_parts) == list(whole_parts)
+    for name, part in whole_parts.items():
+        np.testing.assert_array_equal(chunked_parts[name], part)
+
+
 @pytest.mark.parametrize("copy", [clone, lambda est: pickle.loads(pickle.dumps(est))])
 def test_clone_and_pickle_keep_predictions(
     copy, fitted_conv_detector, digits_one_class
