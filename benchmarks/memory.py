@@ -32,15 +32,15 @@ def rss_kib():
     return fields["RssAnon"], fields["VmRSS"]
 
 
-def score_in_this_process(model_path, memmap_path, n, side):
-    import torch
+def measure_rss(fn):
+    """Call ``fn()``; return its result, its seconds and the RSS it took.
 
-    torch.set_num_threads(2)
-    with open(model_path, "rb") as f:
-        detector = pickle.load(f)
-    images = np.memmap(memmap_path, dtype=np.uint8, mode="r", shape=(n, side, side))
-    peak = list(rss_kib())
+    A sampler thread reads the process's resident memory every 10 ms; the
+    returned dict holds the anonymous RSS before the call and the peaks of
+    the anonymous and total RSS during it, in MiB.
+    """
     before = rss_kib()
+    peak = list(before)
     done = threading.Event()
 
     def sample():
@@ -52,17 +52,33 @@ def score_in_this_process(model_path, memmap_path, n, side):
     sampler = threading.Thread(target=sample)
     sampler.start()
     start = time.perf_counter()
-    scores = detector.score_samples(images)
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
+    try:
+        result = fn()
+    finally:
+        seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    memory = {
+        "anon_before_mib": before[0] / 1024,
+        "anon_peak_mib": peak[0] / 1024,
+        "total_peak_mib": peak[1] / 1024,
+    }
+    return result, seconds, memory
+
+
+def score_in_this_process(model_path, memmap_path, n, side):
+    import torch
+
+    torch.set_num_threads(2)
+    with open(model_path, "rb") as f:
+        detector = pickle.load(f)
+    images = np.memmap(memmap_path, dtype=np.uint8, mode="r", shape=(n, side, side))
+    scores, seconds, memory = measure_rss(lambda: detector.score_samples(images))
     print(
         json.dumps(
             {
                 "n_images": n,
-                "anon_before_mib": before[0] / 1024,
-                "anon_peak_mib": peak[0] / 1024,
-                "total_peak_mib": peak[1] / 1024,
+                **memory,
                 "seconds": seconds,
                 "finite": bool(np.all(np.isfinite(scores))),
             }

@@ -352,10 +352,11 @@ class _BaseVAE(BaseEstimator):
 
     def _validate_rows(self, rows):
         """Validate a slice of a flat array whose structure was checked."""
-        is_uint8 = rows.dtype == np.uint8
-        rows = check_array(rows, dtype=np.float32)
-        if is_uint8:
-            rows = rows / np.float32(255)
+        if rows.dtype == np.uint8:
+            # Pixels are finite: one pass converts and scales them.
+            rows = np.divide(rows, np.float32(255), dtype=np.float32)
+        else:
+            rows = check_array(rows, dtype=np.float32)
         if self.likelihood == "bernoulli":
             check_unit_interval(rows, self.likelihood)
         return rows
