@@ -398,15 +398,19 @@ def test_one_class_split_mixes_training_anomalies(contamination):
     y_train = load_digits().target
     X_train = np.arange(len(y_train))[:, None]
     X_test, y_test = X_train[:100], y_train[:100]
-    X_fit, X_eval, is_inlier = one_class_split(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        inlier_class=3,
-        train_contamination=contamination,
-        random_state=0,
-    )
+
+    def split():
+        return one_class_split(
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            inlier_class=3,
+            train_contamination=contamination,
+            random_state=0,
+        )
+
+    X_fit, X_eval, is_inlier = split()
     rows = X_fit.ravel()
     is_anomaly = y_train[rows] != 3
     n_normal = np.sum(y_train == 3)
@@ -418,16 +422,7 @@ def test_one_class_split_mixes_training_anomalies(contamination):
     assert np.flatnonzero(is_anomaly)[0] < len(rows) - is_anomaly.sum()
     np.testing.assert_array_equal(X_eval, X_test)
     np.testing.assert_array_equal(is_inlier, y_test == 3)
-    again = one_class_split(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        inlier_class=3,
-        train_contamination=contamination,
-        random_state=0,
-    )[0]
-    np.testing.assert_array_equal(X_fit, again)
+    np.testing.assert_array_equal(X_fit, split()[0])
 
 
 def test_normal_classes_split_mixes_training_anomalies():
