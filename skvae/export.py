@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._outlier import VAEOutlierDetector
+from ._outlier import VAEOutlierDetector, _reads
 from .scoring import batch_score_outputs
 from .scoring._scores import INPUT_OUTPUTS
 from .utils._sklearn import check_is_fitted
@@ -78,7 +78,7 @@ class DetectorScorer(nn.Module):
         draws = detector.posterior_draws_
         self.register_buffer("noise", None if draws is None else torch.as_tensor(draws))
         self.score = term.to_torch()
-        self.inputs = any(name in INPUT_OUTPUTS for name in term.requires)
+        self.inputs = _reads(term, INPUT_OUTPUTS)
 
     def forward(self, x):
         """Scores of float32 samples ``x`` of shape ``(n, *sample_shape)``."""
