@@ -49,7 +49,7 @@ def iter_batches(X, batch_size, input_shape, device, granularity=1):
     however many rows ``X`` has.
     """
     n_features = math.prod(input_shape)
-    stride = n_features if len(input_shape) > 1 else -(-n_features // 16) * 16
+    stride = n_features if len(input_shape) > 1 else _round_up(n_features, 16)
     for start in range(0, len(X), batch_size):
         rows = np.asarray(X[start : start + batch_size], dtype=np.float32)
         n_padded = min(batch_size, _round_up(len(rows), granularity))
