@@ -307,8 +307,8 @@ class _BaseVAE(BaseEstimator):
         against the likelihood. With ``y``, returns ``(X, y)``.
         """
         with_y = not (isinstance(y, str) and y == "no_validation")
-        if not reset and not with_y and _is_large_array(X):
-            return self._validate_lazily(X)
+        if not with_y and _is_large_array(X):
+            return self._validate_lazily(X, reset=reset)
         sample_shape = getattr(X, "shape", (None, None))[1:]
         X, array_image_shape = split_image_shape(X)
         is_uint8 = getattr(X, "dtype", None) == np.uint8
@@ -338,17 +338,23 @@ class _BaseVAE(BaseEstimator):
             self.architecture, self.image_shape, array_image_shape, n_features
         )
 
-    def _validate_lazily(self, X):
+    def _validate_lazily(self, X, *, reset):
         """Check a large array's structure now and its values batch by batch.
 
         The first row goes through the full validation (rank, features,
-        image shape, dtype); the returned :class:`ValidatedRows` validates
-        and converts every other slice when the scoring loop reads it, so
-        memory does not grow with the number of rows.
+        image shape, dtype; on ``reset`` it sets the fitted shapes); the
+        returned :class:`ValidatedRows` validates and converts every slice
+        or batch when a scoring or training loop reads it, so memory does
+        not grow with the number of rows. For ``fit`` (``reset``) every row
+        is checked up front, a chunk at a time, so that bad values fail
+        before any training.
         """
-        self._validate_input(X[:1], reset=False)
+        self._validate_input(X[:1], reset=reset)
         flat, _ = split_image_shape(X)
-        return ValidatedRows(flat, self._validate_rows)
+        rows = ValidatedRows(flat, self._validate_rows)
+        if reset:
+            rows.check_all(LAZY_VALIDATION_ROWS)
+        return rows
 
     def _validate_rows(self, rows):
         """Validate a slice of a flat array whose structure was checked."""
@@ -471,6 +477,8 @@ class _BaseVAE(BaseEstimator):
 
     def _as_module_input(self, X):
         """View validated rows ``X`` in the shape the module takes."""
+        if isinstance(X, ValidatedRows):
+            return X.reshaped(self.input_shape_)
         return X.reshape(-1, *self.input_shape_)
 
     def _module_kwargs(self):

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ._validation import ValidatedRows
+
 
 class ArrayDataset(torch.utils.data.Dataset):
     """Dataset over in-memory arrays that hands out whole mini-batches.
@@ -18,14 +20,17 @@ class ArrayDataset(torch.utils.data.Dataset):
 
     Parameters
     ----------
-    X : array-like or tensor of shape (n_samples, ...)
-        Inputs, already shaped for the module.
+    X : array-like, tensor or ValidatedRows of shape (n_samples, ...)
+        Inputs, already shaped for the module; :class:`ValidatedRows` are
+        read one batch at a time.
     y : array-like or tensor of shape (n_samples,), default=None
         Targets; ``None`` for unsupervised training.
     """
 
     def __init__(self, X, y=None):
-        self.X = torch.as_tensor(_writeable(X))
+        # Rows of a large array stay on disk (or wherever they are) and are
+        # read and converted one batch at a time.
+        self.X = X if isinstance(X, ValidatedRows) else torch.as_tensor(_writeable(X))
         self.y = None if y is None else torch.as_tensor(_writeable(y))
 
     def __len__(self):
@@ -35,9 +40,10 @@ class ArrayDataset(torch.utils.data.Dataset):
         return self.__getitems__([index])
 
     def __getitems__(self, indices):
-        indices = torch.as_tensor(indices)
-        y = None if self.y is None else self.y[indices]
-        return self.X[indices], y
+        y = None if self.y is None else self.y[torch.as_tensor(indices)]
+        if isinstance(self.X, ValidatedRows):
+            return torch.from_numpy(self.X[np.asarray(indices)]), y
+        return self.X[torch.as_tensor(indices)], y
 
 
 def _writeable(array):

@@ -9,6 +9,7 @@ from sklearn.base import OutlierMixin, clone
 from sklearn.exceptions import NotFittedError
 
 from ._base import DEFAULT_HIDDEN_DIMS, NetSpec, _BaseVAE, fill_doc, fit_all_or_nothing
+from ._validation import take_rows
 from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from .net import TransformationNet
 from .nn import TransformationClassifier
@@ -16,7 +17,13 @@ from .scoring import latent_noise, per_sample_outputs
 from .scoring._scores import INPUT_OUTPUTS, MONTE_CARLO_OUTPUTS, TRANSFORMATION_OUTPUTS
 from .terms import ScoreTerm, StandardizedSum
 from .terms._base import name_terms
-from .terms._builtin import SCORE_NAMES, auto_terms, build_score, check_requires
+from .terms._builtin import (
+    NEIGHBOR_MAX_POINTS,
+    SCORE_NAMES,
+    auto_terms,
+    build_score,
+    check_requires,
+)
 from .utils._sklearn import Interval, StrOptions, check_is_fitted
 
 __all__ = ["VAEOutlierDetector"]
@@ -26,6 +33,11 @@ __all__ = ["VAEOutlierDetector"]
 # the "inputs" of wide rows), bound scoring memory whatever the number of
 # rows (docs/performance.md).
 SCORE_CHUNK_ROWS = 8192
+# Most training rows the score terms fit on (a seeded random subset above
+# it): the neighbour index keeps this many points anyway, and more rows move
+# the standardisation no further, while each costs a pass of the networks
+# and memory for its outputs.
+TERM_FIT_MAX_ROWS = NEIGHBOR_MAX_POINTS
 
 # The optimizer steps of max_epochs="auto" (the VAE's and the transformation
 # classifier's): against the 1500 steps of the other estimators they cost
@@ -169,14 +181,16 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         training to calibrate on; empty when nothing was held out.
     calibration_scores_ : ndarray of shape (n_calibration,)
         Sorted scores of the rows held out by ``calibration_fraction`` (of
-        the training rows when nothing was held out): what ``offset_`` and
-        ``score_pvalues`` come from.
+        the training rows when nothing was held out, or of a random 20,000
+        of them): what ``offset_`` and ``score_pvalues`` come from.
     score_type_ : str, ScoreTerm or tuple
         The ``score_type`` of the fit.
     score_term_ : skvae.terms.ScoreTerm
         The fitted score: one term, or a
         :class:`skvae.terms.StandardizedSum` of several (``score_type="auto"``
-        among them), whose ``terms_`` are the fitted parts.
+        among them), whose ``terms_`` are the fitted parts. It is fitted on
+        the training rows, or on a random 20,000 of them when there are more
+        (the neighbour index keeps that many points).
     posterior_draws_ : ndarray of shape (n_samples, latent_dim) or None
         The standard-normal draws every sample's Monte-Carlo scores share
         (``"iwae"``, ``"reconstruction_probability"``); ``None`` when the
@@ -410,7 +424,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         seed = self._training_seed()
         X_fit, X_calibration = self._split_calibration_rows(X, seed)
         self._fit_networks(term, X_fit, seed)
-        self._fit_score(term, X_fit, X_calibration)
+        self._fit_score(term, X_fit, X_calibration, seed)
         return self
 
     def _split_calibration_rows(self, X, seed):
@@ -421,9 +435,11 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         self.calibration_indices_ = self._calibration_indices(len(X), seed)
         if not len(self.calibration_indices_):
             return X, None
+        training = np.ones(len(X), dtype=bool)
+        training[self.calibration_indices_] = False
         return (
-            np.delete(X, self.calibration_indices_, axis=0),
-            X[self.calibration_indices_],
+            take_rows(X, np.flatnonzero(training)),
+            take_rows(X, self.calibration_indices_),
         )
 
     def _fit_networks(self, term, X, seed):
@@ -442,14 +458,17 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         else:
             self.transformation_net_ = None
 
-    def _fit_score(self, term, X_fit, X_calibration):
+    def _fit_score(self, term, X_fit, X_calibration, seed):
         """Fit ``term`` on the training rows; set the threshold from held-out ones.
 
-        Without held-out rows, the training rows' scores set it.
+        Without held-out rows, the training rows' scores set it. Above
+        ``TERM_FIT_MAX_ROWS`` training rows, both use a random subset of
+        that many, so that this step's time and memory stay bounded.
         """
         train_scores = None
         if term.requires_fit or X_calibration is None:
-            outputs = self._network_outputs(X_fit, term)
+            rows = self._term_fit_rows(X_fit, seed)
+            outputs = self._network_outputs(rows, term)
             fit_score = term.fit_score if term.requires_fit else term.score
             train_scores = fit_score(outputs)
         self.score_term_ = term
@@ -460,6 +479,18 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             calibration_scores = self._score_outputs(X_calibration)
         self.calibration_scores_ = np.sort(calibration_scores)
         self.offset_ = self._threshold(self.calibration_scores_)
+
+    @staticmethod
+    def _term_fit_rows(X, seed):
+        """Return the training rows the score terms fit on: all, or a random subset."""
+        if len(X) <= TERM_FIT_MAX_ROWS:
+            return X
+        # A stream of its own, derived from the training seed.
+        subset_seed = np.random.SeedSequence([seed, 3]).generate_state(1)[0]
+        rng = np.random.default_rng(subset_seed)
+        return take_rows(
+            X, np.sort(rng.choice(len(X), TERM_FIT_MAX_ROWS, replace=False))
+        )
 
     def _build_score_term(self):
         """Return the unfitted term of ``score_type``, checked against the input."""

@@ -111,39 +111,94 @@ def check_unit_interval(X, likelihood):
         )
 
 
-class ValidatedRows:
-    """Rows of a large array, validated and converted one slice at a time.
+def take_rows(X, indices):
+    """Return rows ``indices`` of validated ``X`` (ValidatedRows stay unread)."""
+    return X.take(indices) if isinstance(X, ValidatedRows) else X[indices]
 
-    Scoring a ``numpy.memmap`` of images must not materialise a float32 copy
-    of all of it. The scoring loop reads slices (``rows[i:j]``), and each
-    slice is validated and converted by ``validate_rows`` only then; so a
-    non-finite value is reported when its batch is reached. ``np.asarray``
-    still gives the whole validated array where a caller needs it.
+
+class ValidatedRows:
+    """Rows of a large array, validated and converted one batch at a time.
+
+    Fitting on or scoring a ``numpy.memmap`` of images must not materialise
+    a float32 copy of all of it. The scoring loop reads slices (``rows[i:j]``)
+    and the training loop reads shuffled batches (``rows[indices]``); each is
+    validated and converted by ``validate_rows`` only then, so a non-finite
+    value is reported when its batch is reached. :meth:`take` narrows the
+    rows to a subset (the calibration split) without copying any.
+    ``np.asarray`` still gives the whole validated array where a caller
+    needs it.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray of shape (n_rows, n_features)
         The raw rows (any dtype ``validate_rows`` accepts).
     validate_rows : callable
-        Maps a slice of ``X`` to validated float32 rows.
+        Maps raw rows of ``X`` to validated float32 rows.
+    indices : ndarray of int or None, default=None
+        The rows of ``X`` these stand for, in order; None means all.
+    sample_shape : tuple of int or None, default=None
+        Shape each returned row takes (the module's input shape for
+        training batches); None keeps rows flat.
     """
 
-    def __init__(self, X, validate_rows):
+    def __init__(self, X, validate_rows, indices=None, sample_shape=None):
         self.X = X
         self.validate_rows = validate_rows
+        self.indices = indices
+        self.sample_shape = sample_shape
 
     def __len__(self):
-        return len(self.X)
+        return len(self.X) if self.indices is None else len(self.indices)
 
     @property
     def shape(self):
-        return self.X.shape
+        return (len(self), *(self.sample_shape or self.X.shape[1:]))
 
     def __getitem__(self, index):
-        if not isinstance(index, slice):
-            raise TypeError("ValidatedRows supports slices only.")
-        return self.validate_rows(self.X[index])
+        if isinstance(index, slice):
+            raw = self._raw_rows(index)
+        else:
+            index = np.asarray(index)
+            if index.dtype.kind not in "iu" or index.ndim != 1:
+                raise TypeError(
+                    "ValidatedRows takes a slice or a 1-D array of row indices."
+                )
+            raw = self._raw_rows(index)
+        return self._shaped(self.validate_rows(raw))
+
+    def _raw_rows(self, index):
+        """Raw rows of ``X`` at ``index`` (a slice or integers into these rows)."""
+        if self.indices is not None:
+            index = self.indices[index]
+        if isinstance(index, slice):
+            return self.X[index]
+        # Reading a memmap in ascending order is sequential on disk.
+        order = np.argsort(index, kind="stable")
+        rows = np.empty((len(index), *self.X.shape[1:]), dtype=self.X.dtype)
+        rows[order] = self.X[index[order]]
+        return rows
+
+    def _shaped(self, rows):
+        if self.sample_shape is None:
+            return rows
+        return rows.reshape(-1, *self.sample_shape)
+
+    def take(self, indices):
+        """Return the rows at ``indices`` (into these rows), still unread."""
+        indices = np.asarray(indices, dtype=np.intp)
+        if self.indices is not None:
+            indices = self.indices[indices]
+        return ValidatedRows(self.X, self.validate_rows, indices, self.sample_shape)
+
+    def reshaped(self, sample_shape):
+        """Return the same rows, each read in ``sample_shape``."""
+        return ValidatedRows(self.X, self.validate_rows, self.indices, sample_shape)
+
+    def check_all(self, chunk_rows):
+        """Validate every row, ``chunk_rows`` at a time, keeping none."""
+        for start in range(0, len(self), chunk_rows):
+            self[start : start + chunk_rows]
 
     def __array__(self, dtype=None, copy=None):
-        rows = self.validate_rows(self.X)
+        rows = self[:]
         return rows if dtype is None else rows.astype(dtype)

@@ -55,3 +55,39 @@ def test_dataset_hands_the_loader_whole_stacked_batches():
     )
     x_batch, y_batch = next(iter(loader))
     assert torch.equal(x_batch, X[:4]) and torch.equal(y_batch, y[:4])
+
+
+def _lazy_rows():
+    import numpy as np
+
+    from skvae._validation import ValidatedRows
+
+    raw = np.arange(10 * 6, dtype=np.uint8).reshape(10, 6)
+    return raw, ValidatedRows(raw, lambda rows: rows.astype(np.float32) / 2)
+
+
+@pytest.mark.parametrize(
+    "index", [slice(2, 7), slice(None), [7, 1, 1, 4], [0]], ids=str
+)
+def test_validated_rows_read_like_the_converted_array(index):
+    import numpy as np
+
+    raw, rows = _lazy_rows()
+    expected = raw.astype(np.float32)[index] / 2
+    np.testing.assert_array_equal(
+        rows[np.asarray(index) if isinstance(index, list) else index], expected
+    )
+    taken = rows.take([9, 3, 5, 0, 2]).take([4, 1])  # rows 2 and 3
+    np.testing.assert_array_equal(taken[:], raw[[2, 3]].astype(np.float32) / 2)
+    assert rows.reshaped((2, 3))[[1]].shape == (1, 2, 3) and len(taken) == 2
+
+
+def test_array_dataset_reads_validated_rows_batch_by_batch():
+    import numpy as np
+
+    raw, rows = _lazy_rows()
+    X, y = ArrayDataset(rows.reshaped((1, 2, 3))).__getitems__([5, 0])
+    assert y is None and X.dtype == torch.float32
+    torch.testing.assert_close(
+        X, torch.from_numpy(raw[[5, 0]].reshape(2, 1, 2, 3).astype(np.float32) / 2)
+    )

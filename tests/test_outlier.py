@@ -256,6 +256,33 @@ def test_scoring_in_chunks_keeps_every_bit(
         np.testing.assert_array_equal(chunked_parts[name], part)
 
 
+@pytest.mark.parametrize("calibration_fraction", [0.2, None])
+def test_score_terms_fit_on_a_bounded_random_subset(
+    calibration_fraction, monkeypatch, blobs_with_outliers
+):
+    """Above TERM_FIT_MAX_ROWS, the terms fit on a seeded subset of that many."""
+    import skvae._outlier
+
+    monkeypatch.setattr(skvae._outlier, "TERM_FIT_MAX_ROWS", 50)
+    X_train, X = blobs_with_outliers
+    params = dict(
+        TINY_MLP,
+        score_type=("elbo", "latent_knn"),
+        calibration_fraction=calibration_fraction,
+        random_state=0,
+    )
+    fits = [VAEOutlierDetector(**params).fit(X_train) for _ in range(2)]
+    n_fit = len(X_train) - len(fits[0].calibration_indices_)
+    assert n_fit > 50
+    index = fits[0].score_term_.terms_[1][1].index_
+    assert len(index.points_) == 50
+    if calibration_fraction is None:  # the threshold comes from the subset
+        assert len(fits[0].calibration_scores_) == 50
+    else:
+        assert len(fits[0].calibration_scores_) == len(fits[0].calibration_indices_)
+    np.testing.assert_array_equal(fits[0].score_samples(X), fits[1].score_samples(X))
+
+
 @pytest.mark.parametrize("copy", [clone, lambda est: pickle.loads(pickle.dumps(est))])
 def test_clone_and_pickle_keep_predictions(
     copy, fitted_conv_detector, digits_one_class

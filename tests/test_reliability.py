@@ -252,6 +252,72 @@ def test_large_array_structure_is_checked_up_front(fitted_conv_detector):
         fitted_conv_detector.score_samples(np.zeros((5000, 10)))
 
 
+LARGE_FIT = {"hidden_dims": (4, 8), "latent_dim": 2, "max_epochs": 1, "batch_size": 256}
+
+
+def _fit_on(estimator, X, monkeypatch, *, lazy):
+    from skvae import _base
+
+    if not lazy:
+        monkeypatch.setattr(_base, "LAZY_VALIDATION_ROWS", len(X) + 1)
+    fitted = estimator.fit(X)
+    monkeypatch.undo()
+    return fitted
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        VAEOutlierDetector(**LARGE_FIT, early_stopping=True, random_state=0),
+        VAETransformer(**LARGE_FIT, random_state=0),
+    ],
+    ids=["detector", "transformer"],
+)
+def test_fit_on_a_large_memmap_equals_fit_in_memory(
+    estimator, uint8_memmap, monkeypatch
+):
+    """Read batch by batch, the memmap trains the same bits as an array."""
+    from sklearn.base import clone
+
+    lazy = _fit_on(clone(estimator), uint8_memmap, monkeypatch, lazy=True)
+    eager = _fit_on(clone(estimator), uint8_memmap, monkeypatch, lazy=False)
+    X = uint8_memmap[:300]
+    if isinstance(estimator, VAEOutlierDetector):
+        np.testing.assert_array_equal(lazy.score_samples(X), eager.score_samples(X))
+        np.testing.assert_array_equal(
+            lazy.calibration_scores_, eager.calibration_scores_
+        )
+    else:
+        np.testing.assert_array_equal(lazy.transform(X), eager.transform(X))
+
+
+def test_fit_never_converts_a_large_array_whole(monkeypatch, uint8_memmap):
+    from skvae import _base
+
+    seen = []
+    validate_rows = _base._BaseVAE._validate_rows
+
+    def spy(self, rows):
+        seen.append(len(rows))
+        return validate_rows(self, rows)
+
+    monkeypatch.setattr(_base._BaseVAE, "_validate_rows", spy)
+    VAEOutlierDetector(**LARGE_FIT, random_state=0).fit(uint8_memmap)
+    # The up-front check, the training batches and the scoring passes each
+    # read a chunk at a time.
+    assert max(seen) <= _base.LAZY_VALIDATION_ROWS
+    assert sum(seen) > 2 * len(uint8_memmap)
+
+
+def test_non_finite_value_deep_in_a_large_training_array_fails_before_training():
+    X = np.random.RandomState(0).rand(5000, 64).astype(np.float32)
+    X[4900, 3] = np.inf
+    detector = VAEOutlierDetector(**LARGE_FIT)
+    with pytest.raises(ValueError, match="infinity"):
+        detector.fit(X)
+    assert not hasattr(detector, "net_")
+
+
 # -- reproducibility across processes and interruption ----------------------
 
 FIT_IN_SUBPROCESS = """
