@@ -6,8 +6,12 @@ records the versions it was saved with; :func:`load` refuses a file from an
 incompatible skvae version with a message that says what to do.
 """
 
+import contextlib
+import os
 import pickle
 import platform
+import stat
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -25,6 +29,9 @@ def save(estimator, path):
 
     The file holds the pickled estimator (skorch stores the torch weights
     inside it) plus the skvae, scikit-learn, skorch, torch and Python versions.
+    The save is atomic: the file is written beside ``path`` and moved over
+    it only when complete, so an interrupted save never leaves a damaged
+    file (an existing model at ``path`` stays whole).
     A model trained on a GPU loads on a CPU-only machine (skorch maps the
     weights to the CPU and warns).
 
@@ -56,9 +63,59 @@ def save(estimator, path):
         "versions": _versions(),
         "estimator": estimator,
     }
-    with open(path, "wb") as f:
+    with atomic_write(path) as f:
         pickle.dump(envelope, f, protocol=pickle.HIGHEST_PROTOCOL)
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """Open a temporary file beside ``path`` for writing; move it there at the end.
+
+    A save killed at any moment leaves ``path`` as it was (the previous
+    model, or no file): the bytes go to a temporary file in the same folder,
+    are flushed to disk, and only then replace ``path`` in one step
+    (``os.replace``). On an error the temporary file is removed.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        # mkstemp's file is private (0600); a saved model gets the mode of
+        # the file it replaces, or of any new file.
+        os.chmod(temporary, _file_mode(path))
+        with os.fdopen(handle, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _file_mode(path):
+    """Permission bits for ``path``: its own if it exists, else the umask's."""
+    with contextlib.suppress(FileNotFoundError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    # The only portable way to read the umask is to set it (as pip does).
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable, where the platform allows it."""
+    if os.name != "posix":
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def load(path):
@@ -78,8 +135,9 @@ def load(path):
     Raises
     ------
     ValueError
-        If the file was not written by :func:`save`, or by an skvae version
-        whose major.minor differs from the installed one.
+        If the file is empty, truncated or damaged, was not written by
+        :func:`save`, or was written by an skvae version whose major.minor
+        differs from the installed one. The message names the file.
 
     Examples
     --------
@@ -92,10 +150,7 @@ def load(path):
     >>> np.array_equal(loaded.predict(X), det.predict(X))
     True
     """
-    with open(path, "rb") as f, warnings.catch_warnings():
-        # The envelope's version check below says it better.
-        warnings.simplefilter("ignore", InconsistentVersionWarning)
-        envelope = pickle.load(f)
+    envelope = _read_envelope(path)
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise ValueError(
             f"{path} is not a file written by skvae.save; load plain pickles "
@@ -110,6 +165,33 @@ def load(path):
             "with this version and save it again."
         )
     return envelope["estimator"]
+
+
+def _read_envelope(path):
+    """Unpickle ``path``; a damaged file raises ValueError naming it."""
+    with open(path, "rb") as f, warnings.catch_warnings():
+        # The envelope's version check says it better.
+        warnings.simplefilter("ignore", InconsistentVersionWarning)
+        try:
+            return pickle.load(f)
+        except (
+            EOFError,
+            pickle.UnpicklingError,
+            AttributeError,
+            ImportError,
+            IndexError,
+            TypeError,
+            ValueError,
+            RuntimeError,
+        ) as error:
+            size = os.path.getsize(path)
+            state = "is empty" if not size else f"is damaged ({size} bytes)"
+            raise ValueError(
+                f"{path} {state}: it cannot be read as a file written by "
+                f"skvae.save ({type(error).__name__}: {error}). It may be "
+                "truncated by an interrupted copy or download, or another "
+                "kind of file; copy or save the model again."
+            ) from error
 
 
 class InconsistentVersionWarning(UserWarning):

@@ -1,4 +1,4 @@
-"""Faults: fit is all or nothing, whatever stage fails."""
+"""Faults: fit is all or nothing, saves are atomic, damaged files fail clearly."""
 
 import pickle
 
@@ -94,3 +94,85 @@ def test_other_estimators_fit_all_or_nothing(Estimator, monkeypatch, digits):
     with pytest.raises(Injected):
         est.fit(images[100:200], y[100:200])
     assert pickle.dumps(est) == before
+
+
+# -- model files --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_model(digits):
+    """A detector whose file takes a while to write (a few MiB of weights)."""
+    images, _ = digits
+    return VAEOutlierDetector(
+        hidden_dims=(256, 512), latent_dim=4, max_epochs=1, transformations=None
+    ).fit(images[:64])
+
+
+SAVE_FOREVER = """
+import pickle, sys
+import skvae
+model = pickle.load(open({blob!r}, "rb"))
+print("saving", flush=True)
+while True:
+    skvae.save(model, {path!r})
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.15])
+def test_a_save_killed_midway_leaves_a_loadable_model(
+    delay, tmp_path, large_model, fitted_conv_detector
+):
+    """SIGKILL at any moment of repeated saves: the file holds the old or new model."""
+    import subprocess
+    import sys
+    import time
+
+    import skvae
+
+    path, blob = tmp_path / "model.skvae", tmp_path / "new.pkl"
+    skvae.save(fitted_conv_detector, path)
+    blob.write_bytes(pickle.dumps(large_model))
+    code = SAVE_FOREVER.format(blob=str(blob), path=str(path))
+    saver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert saver.stdout.readline().strip() == b"saving"
+        time.sleep(delay)
+    finally:
+        saver.kill()
+        saver.wait(timeout=60)
+    loaded = skvae.load(path)
+    assert loaded.hidden_dims in (fitted_conv_detector.hidden_dims, (256, 512))
+
+
+def test_a_failed_save_keeps_the_previous_file(tmp_path, fitted_conv_detector):
+    import skvae
+
+    path = skvae.save(fitted_conv_detector, tmp_path / "model.skvae")
+    before = path.read_bytes()
+
+    class Unpicklable(VAEOutlierDetector):
+        def __reduce_ex__(self, protocol):
+            raise Injected("cannot pickle")
+
+    with pytest.raises(Injected):
+        skvae.save(Unpicklable(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skvae"]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random bytes"])
+def test_load_of_a_damaged_file_names_it(damage, tmp_path, fitted_conv_detector):
+    import skvae
+
+    path = skvae.save(fitted_conv_detector, tmp_path / "model.skvae")
+    content = path.read_bytes()
+    damaged = {
+        "empty": b"",
+        "truncated": content[: len(content) // 2],
+        "random bytes": np.random.RandomState(0).bytes(len(content)),
+    }[damage]
+    path.write_bytes(damaged)
+    with pytest.raises(ValueError, match="model.skvae (is empty|is damaged)") as info:
+        skvae.load(path)
+    assert info.value.__cause__ is not None
+    assert "save the model again" in str(info.value)
