@@ -24,6 +24,7 @@ from ._persistence import warn_if_incompatible
 from ._validation import (
     ValidatedRows,
     check_unit_interval,
+    is_uint8,
     resolve_input_shape,
     split_image_shape,
 )
@@ -311,10 +312,10 @@ class _BaseVAE(BaseEstimator):
             return self._validate_lazily(X, reset=reset)
         sample_shape = getattr(X, "shape", (None, None))[1:]
         X, array_image_shape = split_image_shape(X)
-        is_uint8 = getattr(X, "dtype", None) == np.uint8
+        pixels = is_uint8(X)
         validated = validate_data(self, X, y, reset=reset, dtype=np.float32)
         X, y = validated if with_y else (validated, None)
-        if is_uint8:
+        if pixels:
             X = X / np.float32(255)
         if reset:
             self.sample_shape_ = tuple(sample_shape) or (X.shape[1],)

@@ -23,6 +23,18 @@ def split_image_shape(X):
     return X.reshape(len(X), -1), image_shape
 
 
+def is_uint8(X):
+    """Whether ``X`` holds 8-bit pixels: a uint8 array, or only uint8 columns.
+
+    The same rule for every container, so that the same pixels are scaled
+    alike in an array, a memmap or a pandas DataFrame.
+    """
+    dtypes = getattr(X, "dtypes", None)  # pandas: one dtype per column
+    if dtypes is not None and not isinstance(dtypes, np.dtype):
+        return len(dtypes) > 0 and all(dtype == np.uint8 for dtype in dtypes)
+    return getattr(X, "dtype", None) == np.uint8
+
+
 IMAGE_CHANNELS = (1, 3, 4)  # grayscale, RGB, RGBA
 
 

@@ -252,6 +252,40 @@ def test_large_array_structure_is_checked_up_front(fitted_conv_detector):
         fitted_conv_detector.score_samples(np.zeros((5000, 10)))
 
 
+@pytest.mark.parametrize(
+    "container",
+    ["array", "memmap", "DataFrame", "list"],
+)
+def test_uint8_pixels_are_scaled_alike_in_every_container(
+    container, uint8_memmap, fitted_conv_detector
+):
+    """One input rule: 8-bit pixels are divided by 255 whatever holds them."""
+    pixels = np.asarray(uint8_memmap[:50]).reshape(50, 64)
+    expected = fitted_conv_detector.score_samples(pixels / np.float32(255))
+    if container == "memmap":
+        X = uint8_memmap[:50].reshape(50, 64)
+    elif container == "DataFrame":
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame(pixels, columns=[f"px{i}" for i in range(64)])
+    elif container == "list":  # Python ints carry no dtype: used as they are
+        X = (pixels / np.float32(255)).tolist()
+    else:
+        X = pixels
+    np.testing.assert_allclose(fitted_conv_detector.score_samples(X), expected)
+
+
+def test_mixed_dtype_frame_is_not_scaled(fitted_conv_detector):
+    """Only an all-uint8 DataFrame holds pixels; a mixed one is used as it is."""
+    pd = pytest.importorskip("pandas")
+    values = np.random.RandomState(0).rand(5, 64).astype(np.float32)
+    frame = pd.DataFrame(values, columns=[f"px{i}" for i in range(64)])
+    frame["px0"] = (frame["px0"] > 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(
+        fitted_conv_detector.score_samples(frame),
+        fitted_conv_detector.score_samples(frame.to_numpy(np.float32)),
+    )
+
+
 LARGE_FIT = {"hidden_dims": (4, 8), "latent_dim": 2, "max_epochs": 1, "batch_size": 256}
 
 
