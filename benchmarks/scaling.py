@@ -125,6 +125,9 @@ def plot(records, path):
         ylabel="MiB",
         title="Peak anonymous RSS over the start",
     )
+    for ax in (left, right):
+        ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

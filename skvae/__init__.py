@@ -1,5 +1,6 @@
 """skvae: variational autoencoders behind the scikit-learn API."""
 
+from ._callbacks import TrainingInterruptedWarning
 from ._classifier import VAEClassifier
 from ._dual_transformer import DualVAETransformer
 from ._outlier import VAEOutlierDetector
@@ -10,6 +11,7 @@ from ._version import __version__
 __all__ = [
     "DualVAETransformer",
     "InconsistentVersionWarning",
+    "TrainingInterruptedWarning",
     "VAEClassifier",
     "VAEOutlierDetector",
     "VAETransformer",

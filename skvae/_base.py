@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
-from ._callbacks import FiniteLossGuard, TrainingDiverged
+from ._callbacks import FiniteLossGuard, TrainingDiverged, TrainingInterruptedWarning
 from ._persistence import warn_if_incompatible
 from ._validation import (
     ValidatedRows,
@@ -29,7 +29,7 @@ from ._validation import (
     split_image_shape,
 )
 from ._version import __version__
-from .net import VAENet
+from .net import DataParallelNet, VAENet
 from .nn import make_vae
 from .scoring import elbo_scores
 from .utils._distributed import agree_on_seed
@@ -159,6 +159,10 @@ _DOCS = {
         and exported scorers take and give samples of this shape.
     history_ : skorch.history.History
         Per-epoch training record (losses, durations) of the skorch net.
+    training_interrupted_ : bool
+        Whether Ctrl-C stopped the training of a network before its planned
+        epochs (``fit`` then finished with the weights trained so far and
+        warned with :class:`skvae.TrainingInterruptedWarning`).
     decoder_var_ : float, ndarray or None
         Variance of the fitted Gaussian likelihood (the learned one with
         ``decoder_var="learned"``; an array of the input's shape with
@@ -435,11 +439,33 @@ class _BaseVAE(BaseEstimator):
         The module is left in eval mode, the mode every later use wants
         (skorch switches it back to training mode in each training step).
         """
+        epochs_before = len(net.history) if net.initialized_ else 0
         try:
             net.partial_fit(X, y)
         except TrainingDiverged as diverged:
             self._recover_from_divergence(net, diverged)
         net.module_.eval()
+        if getattr(net, "interrupted_", False):
+            warnings.warn(
+                f"Ctrl-C stopped training {type(net).__name__} after "
+                f"{len(net.history) - epochs_before} of {net.max_epochs} epochs; "
+                "fit goes on with the weights trained so far "
+                "(training_interrupted_ is True). To make Ctrl-C abort fit "
+                "and keep the estimator as it was, run "
+                'warnings.simplefilter("error", skvae.TrainingInterruptedWarning).',
+                TrainingInterruptedWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def training_interrupted_(self):
+        """Whether Ctrl-C stopped the training of a fitted network early."""
+        check_is_fitted(self)
+        return any(
+            getattr(net, "interrupted_", False)
+            for net in vars(self).values()
+            if isinstance(net, DataParallelNet)
+        )
 
     def _check_training_params(self):
         """Check the parameters whose constraints cannot say it all."""

@@ -16,6 +16,24 @@ class TrainingDiverged(RuntimeError):
         self.loss = loss
 
 
+class TrainingInterruptedWarning(UserWarning):
+    """Ctrl-C stopped the training of a network before its planned epochs.
+
+    skorch ends the training loop on ``KeyboardInterrupt`` and keeps the
+    weights trained so far; ``fit`` then finishes with them, warns with this
+    class, and sets ``training_interrupted_``. To make Ctrl-C abort ``fit``
+    instead (the estimator then stays as it was before), turn the warning
+    into an error.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skvae import TrainingInterruptedWarning
+    >>> warnings.simplefilter("error", TrainingInterruptedWarning)
+    >>> warnings.resetwarnings()
+    """
+
+
 class FiniteLossGuard(Callback):
     """Stop training at the first non-finite loss; keep the last good weights.
 

@@ -36,7 +36,20 @@ class DataParallelNet(NeuralNet):
         )
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """Run skorch's fit loop, through DDP inside a process group."""
+        """Run skorch's fit loop, through DDP inside a process group.
+
+        Sets ``interrupted_``: whether Ctrl-C (``KeyboardInterrupt``) ended
+        the loop early. skorch's ``partial_fit`` swallows it and keeps the
+        model trained so far; the estimator reads this flag to say so.
+        """
+        self.interrupted_ = False
+        try:
+            return self._fit_loop(X, y, epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+            raise
+
+    def _fit_loop(self, X, y=None, epochs=None, **fit_params):
         if world_size() == 1:
             return super().fit_loop(X, y, epochs, **fit_params)
         device_ids = [self.device] if torch.device(self.device).type == "cuda" else None

@@ -375,8 +375,8 @@ def test_same_random_state_same_scores_across_processes(tmp_path):
     np.testing.assert_array_equal(np.load(paths[0]), np.load(paths[1]))
 
 
-def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outliers):
-    """Ctrl-C stops training (skorch catches it); fit then completes normally."""
+def _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers):
+    """Make every detector network's training raise Ctrl-C after epoch 3."""
     from skorch.callbacks import Callback
 
     class InterruptAtEpoch3(Callback):
@@ -392,11 +392,46 @@ def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outlie
         return net
 
     monkeypatch.setattr(VAEOutlierDetector, "_build_net", build_with_interrupt)
-    X_train, X_test = blobs_with_outliers
-    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 50}).fit(X_train)
-    assert len(det.history_) == 3
+    return blobs_with_outliers
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outliers):
+    """Ctrl-C stops training (skorch catches it); fit warns and completes."""
+    from skvae import TrainingInterruptedWarning
+
+    X_train, X_test = _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers)
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 50})
+    with pytest.warns(TrainingInterruptedWarning, match="after 3 of 50 epochs"):
+        det.fit(X_train)
+    assert len(det.history_) == 3 and det.training_interrupted_
     assert np.isfinite(det.offset_)
     assert np.all(np.isfinite(det.score_samples(X_test)))
+
+
+@pytest.mark.parametrize("refit", [False, True], ids=["new", "refit"])
+def test_keyboard_interrupt_aborts_fit_when_the_warning_is_an_error(
+    refit, monkeypatch, blobs_with_outliers
+):
+    """The documented way to abort: the estimator stays as it was before fit."""
+    from sklearn.exceptions import NotFittedError
+
+    from skvae import TrainingInterruptedWarning
+
+    X_train, X_test = blobs_with_outliers
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 4}, random_state=0)
+    before = det.fit(X_train).score_samples(X_test) if refit else None
+    _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers)
+    det.set_params(max_epochs=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        with pytest.raises(TrainingInterruptedWarning):
+            det.fit(X_train)
+    if refit:
+        np.testing.assert_array_equal(det.score_samples(X_test), before)
+        assert not det.training_interrupted_ and len(det.history_) == 4
+    else:
+        with pytest.raises(NotFittedError):
+            det.score_samples(X_test)
 
 
 def test_pickle_holds_the_weights_once(fitted_conv_detector):
