@@ -4,6 +4,9 @@
   with a reproducible stratified train/test split.
 - :func:`load_fashion_mnist`: Fashion-MNIST from its four IDX files on disk
   (``apt-get install dataset-fashion-mnist`` on Debian/Ubuntu).
+- :func:`load_image_folder`: PNG, JPEG, BMP and TIFF files of a folder as
+  one uint8 array (optionally cached to a memory-mapped ``.npy`` file), with
+  sub-folder labels if asked.
 - :func:`make_cells`: synthetic microscopy images with foreground and
   background cells (the dual VAE's data).
 - :func:`one_class_split`: the one-class anomaly-detection protocol.
@@ -15,6 +18,7 @@
 from ._cells import make_cells
 from ._digits import load_digit_images
 from ._fashion_mnist import DatasetNotFoundError, load_fashion_mnist
+from ._image_folder import list_image_files, load_image_folder
 from ._one_class import normal_classes_split, one_class_split
 from ._synthetic_anomalies import ANOMALY_KINDS, make_synthetic_anomalies
 
@@ -23,6 +27,8 @@ __all__ = [
     "DatasetNotFoundError",
     "load_digit_images",
     "load_fashion_mnist",
+    "list_image_files",
+    "load_image_folder",
     "make_cells",
     "make_synthetic_anomalies",
     "normal_classes_split",
