@@ -24,7 +24,7 @@ from ._version import __version__
 FORMAT = "skvae-estimator"
 
 
-def save(estimator, path):
+def save(estimator, path, *, metadata=None):
     """Save a fitted skvae estimator to ``path``.
 
     The file holds the pickled estimator (skorch stores the torch weights
@@ -41,6 +41,11 @@ def save(estimator, path):
         A skvae estimator, usually fitted.
     path : str or path-like
         Destination file.
+    metadata : dict or None, default=None
+        Data of your own to keep with the model (JSON-like: str, numbers,
+        lists, dicts), such as how the inputs were prepared; the command
+        line stores how it read the images. ``load(path,
+        with_metadata=True)`` returns it.
 
     Returns
     -------
@@ -62,6 +67,7 @@ def save(estimator, path):
         "format": FORMAT,
         "versions": _versions(),
         "estimator": estimator,
+        "metadata": dict(metadata or {}),
     }
     with atomic_write(path) as f:
         pickle.dump(envelope, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -118,7 +124,7 @@ def _fsync_folder(folder):
         os.close(handle)
 
 
-def load(path):
+def load(path, *, with_metadata=False):
     """Load an estimator saved with :func:`save`.
 
     Parameters
@@ -126,11 +132,16 @@ def load(path):
     path : str or path-like
         A file written by :func:`save`. Only load files you trust: like any
         pickle, loading can run code.
+    with_metadata : bool, default=False
+        Also return the ``metadata`` the file was saved with.
 
     Returns
     -------
     estimator : estimator
         The saved estimator.
+    metadata : dict
+        Only with ``with_metadata=True``: the saved ``metadata`` (empty if
+        none was given).
 
     Raises
     ------
@@ -164,6 +175,8 @@ def load(path):
             f"differ). Install skvae=={saved} to use it, or refit the model "
             "with this version and save it again."
         )
+    if with_metadata:
+        return envelope["estimator"], envelope.get("metadata", {})
     return envelope["estimator"]
 
 

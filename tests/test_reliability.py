@@ -148,6 +148,17 @@ def test_save_load_round_trip_keeps_predictions(tmp_path, fitted_conv_detector, 
     assert loaded.offset_ == fitted_conv_detector.offset_
 
 
+def test_metadata_is_saved_with_the_model(tmp_path, fitted_conv_detector):
+    import skvae
+
+    metadata = {"size": [8, 8], "color": "grayscale"}
+    path = skvae.save(fitted_conv_detector, tmp_path / "m.skvae", metadata=metadata)
+    loaded, stored = skvae.load(path, with_metadata=True)
+    assert stored == metadata and loaded.offset_ == fitted_conv_detector.offset_
+    plain = skvae.save(fitted_conv_detector, tmp_path / "plain.skvae")
+    assert skvae.load(plain, with_metadata=True)[1] == {}
+
+
 def test_load_refuses_incompatible_version(tmp_path, fitted_conv_detector, monkeypatch):
     import skvae
     from skvae import _persistence

@@ -76,6 +76,7 @@ def load_image_folder(
     labels=False,
     on_error="raise",
     cache=None,
+    verbose=False,
 ):
     """Load the images of a folder (and its sub-folders) as one uint8 array.
 
@@ -115,6 +116,8 @@ def load_image_folder(
         larger than memory can be loaded, and fitting on it streams. It is
         reused while the folder's files (names, sizes, modification times)
         and the arguments stay the same, and rebuilt otherwise.
+    verbose : bool, default=False
+        Show a progress bar (on stderr) while the images are read.
 
     Returns
     -------
@@ -167,9 +170,9 @@ def load_image_folder(
     target, target_names = _folder_labels(relative) if labels else (None, None)
     settings = {"size": size, "fit": fit, "color": color, "on_error": on_error}
     if cache is None:
-        images, kept = _read_all(files, settings)
+        images, kept = _read_all(files, settings, verbose)
     else:
-        images, kept = _cached(Path(cache), files, relative, settings)
+        images, kept = _cached(Path(cache), files, relative, settings, verbose)
     data = Bunch(images=images, filenames=np.asarray(relative)[kept])
     if labels:
         data.target = target[kept]
@@ -212,10 +215,10 @@ def _folder_labels(relative):
     return np.array([lookup[folder] for folder in folders]), names
 
 
-def _read_all(files, settings):
+def _read_all(files, settings, verbose):
     """Read ``files`` into one in-memory array; return it and the kept positions."""
     images, kept, failed = None, [], []
-    for position, image in _readable_images(files, settings, failed):
+    for position, image in _readable_images(files, settings, failed, verbose):
         if images is None:
             images = np.empty((len(files), *image.shape), dtype=np.uint8)
         images[len(kept)] = image
@@ -226,14 +229,14 @@ def _read_all(files, settings):
     return images, np.asarray(kept, dtype=np.intp)
 
 
-def _readable_images(files, settings, failed):
+def _readable_images(files, settings, failed, verbose):
     """Yield ``(position, image)`` of each readable file, all of one shape.
 
     Files that cannot be read raise, or with ``on_error="warn"`` are
     appended to ``failed`` (with the reason) and skipped.
     """
     shape = None
-    for position, file in enumerate(files):
+    for position, file in enumerate(_progress(files, verbose)):
         try:
             image = _read_image(file, settings)
         except ValueError as error:
@@ -250,6 +253,15 @@ def _readable_images(files, settings, failed):
                 "width) to bring every image to one size."
             )
         yield position, image
+
+
+def _progress(files, verbose):
+    """``files``, with a progress bar on stderr while they are read if ``verbose``."""
+    if not verbose:
+        return files
+    from tqdm.auto import tqdm
+
+    return tqdm(files, desc="reading images", unit="image")
 
 
 def _describe(shape):
@@ -309,7 +321,7 @@ def _to_size(image, size, fit):
     return ImageOps.fit(image, width_height, method=Image.Resampling.BILINEAR)
 
 
-def _cached(cache, files, relative, settings):
+def _cached(cache, files, relative, settings, verbose):
     """Return the images from the ``.npy`` cache, rebuilt unless it fits the folder."""
     description = {
         "version": CACHE_VERSION,
@@ -327,7 +339,7 @@ def _cached(cache, files, relative, settings):
         # The old index goes first: a build killed midway must not leave an
         # index that vouches for another build's images.
         index_file.unlink(missing_ok=True)
-        kept = _build_cache(cache, files, settings)
+        kept = _build_cache(cache, files, settings, verbose)
         with atomic_write(index_file) as f:
             f.write(json.dumps({**description, "kept": kept.tolist()}).encode())
     return np.load(cache, mmap_mode="r"), kept
@@ -345,7 +357,7 @@ def _matching_cache(cache, index_file, description):
     return np.asarray(index["kept"], dtype=np.intp)
 
 
-def _build_cache(cache, files, settings):
+def _build_cache(cache, files, settings, verbose):
     """Write the readable images to ``cache`` one at a time; return their positions.
 
     Memory stays flat whatever the number of images: each is written to a
@@ -358,7 +370,7 @@ def _build_cache(cache, files, settings):
     os.close(handle)
     try:
         images, kept, failed = None, [], []
-        for position, image in _readable_images(files, settings, failed):
+        for position, image in _readable_images(files, settings, failed, verbose):
             if images is None:
                 images = np.lib.format.open_memmap(
                     temporary,
