@@ -1,0 +1,69 @@
+"""RGB, non-square images through fit, scoring, explanations, plots and export."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from skvae import VAEOutlierDetector
+from skvae.explain import anomaly_map, gradient_attention_map
+
+from .test_export import assert_scores_agree
+
+SHAPE = (3, 12, 16)  # RGB, height 12, width 16
+
+
+@pytest.fixture(scope="module")
+def rgb_images():
+    """Smooth colour gradients with noise: normal training and test images."""
+    rng = np.random.RandomState(0)
+    rows, cols = np.mgrid[0 : SHAPE[1], 0 : SHAPE[2]]
+    base = np.stack([rows / SHAPE[1], cols / SHAPE[2], 0.5 + 0 * rows])
+    noisy = base[None] + 0.05 * rng.randn(90, *SHAPE)
+    return np.round(255 * noisy.clip(0, 1)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def rgb_detector(rgb_images):
+    return VAEOutlierDetector(
+        hidden_dims=(4, 8), latent_dim=2, max_epochs=3, random_state=0
+    ).fit(rgb_images[:70])
+
+
+def test_fit_and_score_keep_the_shape(rgb_detector, rgb_images):
+    assert rgb_detector.input_shape_ == SHAPE
+    scores = rgb_detector.score_samples(rgb_images[70:])
+    assert scores.shape == (20,) and np.all(np.isfinite(scores))
+    # A patch of pure noise is less normal than the gradients it was fit on.
+    noise = np.random.RandomState(1).randint(0, 256, (5, *SHAPE), dtype=np.uint8)
+    assert rgb_detector.score_samples(noise).max() < np.median(scores)
+
+
+@pytest.mark.parametrize("explain", [anomaly_map, gradient_attention_map])
+def test_explanations_map_every_pixel(explain, rgb_detector, rgb_images):
+    maps = explain(rgb_detector, rgb_images[:4])
+    assert maps.shape[0] == 4 and maps.shape[-2:] == SHAPE[1:]
+    assert np.all(np.isfinite(maps))
+
+
+def test_reconstruction_plot_shows_colour_images(rgb_detector, rgb_images):
+    matplotlib.use("Agg")
+    from skvae.plotting import plot_reconstructions
+
+    fig = plot_reconstructions(rgb_detector, rgb_images[:2])
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.shape == (*SHAPE[1:], 3)  # height, width, RGB
+    assert len(fig.axes) % 2 == 0 and len(fig.axes) >= 6
+
+
+def test_torchscript_export_scores_like_the_detector(
+    rgb_detector, rgb_images, tmp_path
+):
+    from skvae.export import export_torchscript
+
+    path = export_torchscript(rgb_detector, tmp_path / "rgb.pt")
+    scorer = torch.jit.load(str(path))
+    images = torch.as_tensor(rgb_images[70:] / np.float32(255))
+    assert_scores_agree(
+        scorer(images).detach().numpy(), rgb_detector.score_samples(rgb_images[70:])
+    )
