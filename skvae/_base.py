@@ -394,15 +394,25 @@ class _BaseVAE(BaseEstimator):
         self._check_training_params()
         if seed is None:
             seed = self._training_seed()
-        spec = NetSpec(
+        spec = self._net_spec("net_")
+        self.net_ = self._fit_net(spec, getattr(self, "net_", None), X, y, seed=seed)
+        return seed
+
+    def _net_spec(self, attribute):
+        """Return the :class:`NetSpec` of the fitted net held in ``attribute``.
+
+        ``fit`` trains, and :func:`skvae.load` rebuilds, each net from it;
+        subclasses with more nets extend it.
+        """
+        if attribute != "net_":
+            raise ValueError(f"{type(self).__name__} has no net {attribute!r}.")
+        return NetSpec(
             self._net_class,
             self._module_factory,
             self._module_kwargs(),
             self._net_params(),
             self._extra_callbacks(),
         )
-        self.net_ = self._fit_net(spec, getattr(self, "net_", None), X, y, seed=seed)
-        return seed
 
     def _fit_net(self, spec, previous, X, y=None, *, seed):
         """Build the skorch net of ``spec``, train it on validated ``X``; return it.

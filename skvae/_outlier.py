@@ -545,7 +545,15 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         (:meth:`_fit_net`): the same epochs, batches, early stopping,
         divergence guard and warm start.
         """
-        spec = NetSpec(
+        spec = self._net_spec("transformation_net_")
+        previous = getattr(self, "transformation_net_", None)
+        self.transformation_net_ = self._fit_net(spec, previous, X, seed=seed)
+
+    def _net_spec(self, attribute):
+        """Return the :class:`NetSpec` of a fitted net: the VAE or the classifier."""
+        if attribute != "transformation_net_":
+            return super()._net_spec(attribute)
+        return NetSpec(
             TransformationNet,
             TransformationClassifier,
             {
@@ -556,8 +564,6 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             {},
             [],
         )
-        previous = getattr(self, "transformation_net_", None)
-        self.transformation_net_ = self._fit_net(spec, previous, X, seed=seed)
 
     def _transformation_channels(self):
         """Return the classifier's widths: the VAE's and one of twice the last."""

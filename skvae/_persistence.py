@@ -19,19 +19,26 @@ import sklearn
 import skorch
 import torch
 
+from . import _safe_format
 from ._version import __version__
 
 FORMAT = "skvae-estimator"
 
 
-def save(estimator, path, *, metadata=None):
+def save(estimator, path, *, metadata=None, format="safetensors"):
     """Save a fitted skvae estimator to ``path``.
 
-    The file holds the pickled estimator (skorch stores the torch weights
-    inside it) plus the skvae, scikit-learn, skorch, torch and Python versions.
-    The save is atomic: the file is written beside ``path`` and moved over
-    it only when complete, so an interrupted save never leaves a damaged
-    file (an existing model at ``path`` stays whole).
+    By default the file is safe to share: ``format="safetensors"`` stores
+    the torch weights and every fitted array as safetensors tensors and the
+    rest (the class, parameters, fitted values, score terms, history) as
+    JSON, so :func:`load` rebuilds the estimator from data and runs no code
+    from the file. ``format="pickle"`` stores the pickled estimator instead
+    (needed for objects of your own inside it, such as a custom score term;
+    load such files only from sources you trust). Both record the skvae,
+    scikit-learn, skorch, torch and Python versions. The save is atomic:
+    the file is written beside ``path`` and moved over it only when
+    complete, so an interrupted save never leaves a damaged file (an
+    existing model at ``path`` stays whole).
     A model trained on a GPU loads on a CPU-only machine (skorch maps the
     weights to the CPU and warns).
 
@@ -46,11 +53,19 @@ def save(estimator, path, *, metadata=None):
         lists, dicts), such as how the inputs were prepared; the command
         line stores how it read the images. ``load(path,
         with_metadata=True)`` returns it.
+    format : {"safetensors", "pickle"}, default="safetensors"
+        How the estimator is stored (see above); :func:`load` reads both.
 
     Returns
     -------
     path : pathlib.Path
         The file written.
+
+    Raises
+    ------
+    TypeError
+        With ``format="safetensors"``, if the estimator holds an object the
+        safe format cannot store (the message names it).
 
     Examples
     --------
@@ -63,6 +78,11 @@ def save(estimator, path, *, metadata=None):
     >>> np.array_equal(skvae.load(path).transform(X), vae.transform(X))
     True
     """
+    if format == "safetensors":
+        _safe_format.write(estimator, path, _versions(), metadata, atomic_write)
+        return Path(path)
+    if format != "pickle":
+        raise ValueError(f"format={format!r} must be 'safetensors' or 'pickle'.")
     envelope = {
         "format": FORMAT,
         "versions": _versions(),
@@ -130,8 +150,9 @@ def load(path, *, with_metadata=False):
     Parameters
     ----------
     path : str or path-like
-        A file written by :func:`save`. Only load files you trust: like any
-        pickle, loading can run code.
+        A file written by :func:`save`. A safetensors file (the default
+        format) loads without running any code from it; a pickle file, like
+        any pickle, can run code: load those only from sources you trust.
     with_metadata : bool, default=False
         Also return the ``metadata`` the file was saved with.
 
@@ -161,13 +182,25 @@ def load(path, *, with_metadata=False):
     >>> np.array_equal(loaded.predict(X), det.predict(X))
     True
     """
+    if _safe_format.is_safe_file(path):
+        estimator, metadata = _safe_format.read(
+            path, lambda saved: _check_version(path, saved)
+        )
+        return (estimator, metadata) if with_metadata else estimator
     envelope = _read_envelope(path)
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise ValueError(
             f"{path} is not a file written by skvae.save; load plain pickles "
             "with pickle.load, or re-save the model with skvae.save."
         )
-    saved = envelope["versions"]["skvae"]
+    _check_version(path, envelope["versions"]["skvae"])
+    if with_metadata:
+        return envelope["estimator"], envelope.get("metadata", {})
+    return envelope["estimator"]
+
+
+def _check_version(path, saved):
+    """Raise if the skvae version that wrote ``path`` is incompatible."""
     if not _compatible(saved, __version__):
         raise ValueError(
             f"{path} was saved with skvae {saved}, which is incompatible with "
@@ -175,9 +208,6 @@ def load(path, *, with_metadata=False):
             f"differ). Install skvae=={saved} to use it, or refit the model "
             "with this version and save it again."
         )
-    if with_metadata:
-        return envelope["estimator"], envelope.get("metadata", {})
-    return envelope["estimator"]
 
 
 def _read_envelope(path):
