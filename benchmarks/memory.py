@@ -6,7 +6,7 @@ which the kernel can drop at will) and the peak total RSS. If scoring
 streams, the anonymous peak grows only by the output array (8 bytes per
 image), not with the images themselves.
 
-Usage: python benchmarks/memory.py [--sizes 10000 200000] [--side 28]
+Usage: python benchmarks/memory.py [--sizes 10000 200000] [--side 28 | --features 30]
 """
 
 import argparse
@@ -66,13 +66,28 @@ def measure_rss(fn):
     return result, seconds, memory
 
 
-def score_in_this_process(model_path, memmap_path, n, side):
+def sample_layout(args):
+    """(dtype, shape of one sample, description) of the rows to score."""
+    if args.features:
+        return np.float32, (args.features,), f"{args.features} float32 features"
+    return np.uint8, (args.side, args.side), f"{args.side}x{args.side} uint8 images"
+
+
+def random_rows(rng, n, args):
+    dtype, shape, _ = sample_layout(args)
+    if dtype == np.uint8:
+        return rng.randint(0, 256, size=(n, *shape), dtype=np.uint8)
+    return rng.normal(size=(n, *shape)).astype(dtype)
+
+
+def score_in_this_process(model_path, memmap_path, n, args):
     import torch
 
     torch.set_num_threads(2)
     with open(model_path, "rb") as f:
         detector = pickle.load(f)
-    images = np.memmap(memmap_path, dtype=np.uint8, mode="r", shape=(n, side, side))
+    dtype, shape, _ = sample_layout(args)
+    images = np.memmap(memmap_path, dtype=dtype, mode="r", shape=(n, *shape))
     scores, seconds, memory = measure_rss(lambda: detector.score_samples(images))
     print(
         json.dumps(
@@ -90,11 +105,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 200_000])
     parser.add_argument("--side", type=int, default=28)
+    parser.add_argument(
+        "--features", type=int, default=None, help="score rows of this many features"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         model_path, memmap_path, n = args.child
-        score_in_this_process(model_path, memmap_path, int(n), args.side)
+        score_in_this_process(model_path, memmap_path, int(n), args)
         return
 
     from skvae import VAEOutlierDetector
@@ -102,21 +120,18 @@ def main():
     rng = np.random.RandomState(0)
     side = args.side
     with tempfile.TemporaryDirectory() as tmp:
-        train = rng.randint(0, 256, size=(256, side, side), dtype=np.uint8)
+        dtype, shape, description = sample_layout(args)
+        train = random_rows(rng, 256, args)
         detector = VAEOutlierDetector(max_epochs=1, random_state=0).fit(train)
         model_path = Path(tmp) / "model.pkl"
         model_path.write_bytes(pickle.dumps(detector))
         rows = []
         for n in args.sizes:
             memmap_path = Path(tmp) / f"images-{n}.u8"
-            images = np.memmap(
-                memmap_path, dtype=np.uint8, mode="w+", shape=(n, side, side)
-            )
+            images = np.memmap(memmap_path, dtype=dtype, mode="w+", shape=(n, *shape))
             for start in range(0, n, 10_000):
                 stop = min(n, start + 10_000)
-                images[start:stop] = rng.randint(
-                    0, 256, size=(stop - start, side, side)
-                )
+                images[start:stop] = random_rows(rng, stop - start, args)
             images.flush()
             del images
             out = subprocess.run(
@@ -125,6 +140,7 @@ def main():
                     __file__,
                     "--side",
                     str(side),
+                    *(["--features", str(args.features)] if args.features else []),
                     "--child",
                     str(model_path),
                     str(memmap_path),
@@ -136,14 +152,15 @@ def main():
             ).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             memmap_path.unlink()
+    row_bytes = np.dtype(dtype).itemsize * int(np.prod(shape))
     print(
-        f"| images ({side}x{side} uint8 memmap) | input MiB | anon RSS before MiB "
+        f"| rows ({description}, memmap) | input MiB | anon RSS before MiB "
         "| anon RSS peak MiB | total RSS peak MiB | seconds |"
     )
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['n_images']:,} | {row['n_images'] * side * side / 2**20:.0f} "
+            f"| {row['n_images']:,} | {row['n_images'] * row_bytes / 2**20:.0f} "
             f"| {row['anon_before_mib']:.0f} | {row['anon_peak_mib']:.0f} "
             f"| {row['total_peak_mib']:.0f} | {row['seconds']:.1f} |"
         )
@@ -151,7 +168,7 @@ def main():
     output_mib = (rows[-1]["n_images"] - rows[0]["n_images"]) * 8 / 2**20
     print(
         f"\nanonymous peak growth from {rows[0]['n_images']:,} to "
-        f"{rows[-1]['n_images']:,} images: {growth:.1f} MiB "
+        f"{rows[-1]['n_images']:,} rows: {growth:.1f} MiB "
         f"(output array: {output_mib:.1f} MiB)"
     )
 
