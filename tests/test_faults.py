@@ -114,13 +114,14 @@ import skvae
 model = pickle.load(open({blob!r}, "rb"))
 print("saving", flush=True)
 while True:
-    skvae.save(model, {path!r})
+    skvae.save(model, {path!r}, format={file_format!r})
 """
 
 
+@pytest.mark.parametrize("file_format", ["safetensors", "pickle"])
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.15])
 def test_a_save_killed_midway_leaves_a_loadable_model(
-    delay, tmp_path, large_model, fitted_conv_detector
+    delay, file_format, tmp_path, large_model, fitted_conv_detector
 ):
     """SIGKILL at any moment of repeated saves: the file holds the old or new model."""
     import subprocess
@@ -132,7 +133,7 @@ def test_a_save_killed_midway_leaves_a_loadable_model(
     path, blob = tmp_path / "model.skvae", tmp_path / "new.pkl"
     skvae.save(fitted_conv_detector, path)
     blob.write_bytes(pickle.dumps(large_model))
-    code = SAVE_FOREVER.format(blob=str(blob), path=str(path))
+    code = SAVE_FOREVER.format(blob=str(blob), path=str(path), file_format=file_format)
     saver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
         assert saver.stdout.readline().strip() == b"saving"
