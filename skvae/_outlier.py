@@ -636,15 +636,21 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         next is read, so memory does not grow with the number of rows; a
         row's score does not depend on its chunk (the scoring passes and the
         terms treat rows on their own). ``score`` returns an array, or a
-        dict of them.
+        dict of them; each chunk's result is written into output arrays
+        allocated once, so the peak holds the outputs only once.
         """
-        chunks = [
-            score(X[start : start + SCORE_CHUNK_ROWS])
-            for start in range(0, max(len(X), 1), SCORE_CHUNK_ROWS)
-        ]
-        if isinstance(chunks[0], dict):
-            return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
-        return np.concatenate(chunks)
+        outputs = None
+        for start in range(0, max(len(X), 1), SCORE_CHUNK_ROWS):
+            chunk = score(X[start : start + SCORE_CHUNK_ROWS])
+            parts = chunk if isinstance(chunk, dict) else {None: chunk}
+            if outputs is None:
+                outputs = {
+                    key: np.empty((len(X), *part.shape[1:]), dtype=part.dtype)
+                    for key, part in parts.items()
+                }
+            for key, part in parts.items():
+                outputs[key][start : start + len(part)] = part
+        return outputs if isinstance(chunk, dict) else outputs[None]
 
     def _network_outputs(self, X, term):
         """One pass of the networks over rows ``X``: the outputs ``term`` reads.
