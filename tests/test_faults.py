@@ -186,3 +186,76 @@ def test_load_of_a_damaged_file_names_it(
         skvae.load(path)
     assert info.value.__cause__ is not None
     assert "save the model again" in str(info.value)
+
+
+# -- load: threads, parallel model selection, repeated fits -------------------
+
+
+def test_threads_scoring_one_model_get_the_same_bits(fitted_conv_detector, digits):
+    from concurrent.futures import ThreadPoolExecutor
+
+    images, _ = digits
+    expected = fitted_conv_detector.score_samples(images[:300])
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(
+            pool.map(
+                lambda _: fitted_conv_detector.score_samples(images[:300]), range(8)
+            )
+        )
+    for scores in results:
+        np.testing.assert_array_equal(scores, expected)
+
+
+def test_model_selection_with_two_jobs_equals_one_job(blobs_with_outliers):
+    from sklearn.model_selection import GridSearchCV
+
+    X, _ = blobs_with_outliers
+    search = {
+        n_jobs: GridSearchCV(
+            VAETransformer(hidden_dims=(8,), max_epochs=3, random_state=0),
+            {"latent_dim": [1, 2]},
+            cv=2,
+            n_jobs=n_jobs,
+        ).fit(X)
+        for n_jobs in (1, 2)
+    }
+    np.testing.assert_array_equal(
+        search[1].cv_results_["mean_test_score"],
+        search[2].cv_results_["mean_test_score"],
+    )
+
+
+def _anonymous_rss_kib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise RuntimeError("no RssAnon in /proc/self/status")
+
+
+def _open_files_and_threads():
+    import os
+    import threading
+
+    return len(os.listdir("/proc/self/fd")), threading.active_count()
+
+
+@pytest.mark.skipif(
+    not __import__("os").path.isdir("/proc/self/fd"), reason="Linux /proc"
+)
+def test_repeated_fits_leak_no_memory_threads_or_files(blobs_with_outliers):
+    import gc
+
+    X, _ = blobs_with_outliers
+    detector = VAEOutlierDetector(hidden_dims=(8,), latent_dim=2, max_epochs=2)
+    for _ in range(3):  # warm up allocator pools and lazy imports
+        detector.fit(X)
+    gc.collect()
+    before = _open_files_and_threads()
+    rss_before = _anonymous_rss_kib()
+    for _ in range(20):
+        detector.fit(X)
+    gc.collect()
+    assert _open_files_and_threads() == before
+    # Twenty fits of a model of a few KiB: any leak of a fit's buffers shows.
+    assert _anonymous_rss_kib() - rss_before < 20 * 1024
