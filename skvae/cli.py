@@ -245,15 +245,20 @@ def _reading_of(detector):
 def _read(folder, reading, args, cache=None):
     from .datasets import load_image_folder
 
-    return load_image_folder(
-        folder,
-        size=reading["size"],
-        fit=reading["fit"],
-        color=reading["color"],
-        on_error="warn" if args.skip_damaged else "raise",
-        cache=cache,
-        verbose=not args.quiet,
-    )
+    try:
+        return load_image_folder(
+            folder,
+            size=reading["size"],
+            fit=reading["fit"],
+            color=reading["color"],
+            on_error="warn" if args.skip_damaged else "raise",
+            cache=cache,
+            verbose=not args.quiet,
+        )
+    except ValueError as error:
+        # Name the command line's option, not the Python argument.
+        message = str(error).replace('pass on_error="warn"', "pass --skip-damaged")
+        raise ValueError(message) from error
 
 
 def _check_shape(images, detector, args):

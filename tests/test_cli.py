@@ -134,6 +134,7 @@ def test_damaged_image_is_named_or_skipped(tmp_path, model, digit_pixels, capsys
     new = _write_images(tmp_path / "new", pixels[:2])
     (new / "broken.png").write_bytes(b"not a png")
     _fails_with(["score", str(model), str(new)], capsys, "broken.png cannot be read")
+    _fails_with(["score", str(model), str(new)], capsys, "pass --skip-damaged")
     out = tmp_path / "s.csv"
     with pytest.warns(UserWarning, match="broken.png"):
         code = cli.main(
