@@ -1,6 +1,7 @@
-"""Faults: fit is all or nothing, saves are atomic, damaged files fail clearly."""
+"""Faults and load: all-or-nothing fit, Ctrl-C, atomic saves, damaged files, threads."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from skvae import VAEClassifier, VAEOutlierDetector, VAETransformer
 from skvae._base import _BaseVAE
 from skvae.terms import StandardizedSum
 
-from .conftest import TINY_CONV
+from .conftest import TINY_CONV, TINY_MLP
 
 
 class Injected(Exception):
@@ -94,6 +95,107 @@ def test_other_estimators_fit_all_or_nothing(Estimator, monkeypatch, digits):
     with pytest.raises(Injected):
         est.fit(images[100:200], y[100:200])
     assert pickle.dumps(est) == before
+
+
+# -- Ctrl-C during training ---------------------------------------------------
+
+
+def _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers):
+    """Make every detector network's training raise Ctrl-C after epoch 3."""
+    from skorch.callbacks import Callback
+
+    class InterruptAtEpoch3(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 3:
+                raise KeyboardInterrupt
+
+    build_net = VAEOutlierDetector._build_net
+
+    def build_with_interrupt(self, spec, seed, n_samples):
+        net = build_net(self, spec, seed, n_samples)
+        net.callbacks.append(InterruptAtEpoch3())
+        return net
+
+    monkeypatch.setattr(VAEOutlierDetector, "_build_net", build_with_interrupt)
+    return blobs_with_outliers
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outliers):
+    """Ctrl-C stops training (skorch catches it); fit warns and completes."""
+    from skvae import TrainingInterruptedWarning
+
+    X_train, X_test = _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers)
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 50})
+    with pytest.warns(TrainingInterruptedWarning, match="after 3 of 50 epochs"):
+        det.fit(X_train)
+    assert len(det.history_) == 3 and det.training_interrupted_
+    assert np.isfinite(det.offset_)
+    assert np.all(np.isfinite(det.score_samples(X_test)))
+
+
+@pytest.mark.parametrize("refit", [False, True], ids=["new", "refit"])
+def test_keyboard_interrupt_aborts_fit_when_the_warning_is_an_error(
+    refit, monkeypatch, blobs_with_outliers
+):
+    """The documented way to abort: the estimator stays as it was before fit."""
+    from sklearn.exceptions import NotFittedError
+
+    from skvae import TrainingInterruptedWarning
+
+    X_train, X_test = blobs_with_outliers
+    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 4}, random_state=0)
+    before = det.fit(X_train).score_samples(X_test) if refit else None
+    _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers)
+    det.set_params(max_epochs=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        with pytest.raises(TrainingInterruptedWarning):
+            det.fit(X_train)
+    if refit:
+        np.testing.assert_array_equal(det.score_samples(X_test), before)
+        assert not det.training_interrupted_ and len(det.history_) == 4
+    else:
+        with pytest.raises(NotFittedError):
+            det.score_samples(X_test)
+
+
+# -- one input rule: uint8 pixels in any container ----------------------------
+
+
+@pytest.mark.parametrize(
+    "container",
+    ["array", "memmap", "DataFrame", "list"],
+)
+def test_uint8_pixels_are_scaled_alike_in_every_container(
+    container, tmp_path, digits, fitted_conv_detector
+):
+    """One input rule: 8-bit pixels are divided by 255 whatever holds them."""
+    images, _ = digits
+    pixels = np.round(images[:50] * 255).astype(np.uint8).reshape(50, 64)
+    expected = fitted_conv_detector.score_samples(pixels / np.float32(255))
+    if container == "memmap":
+        X = np.memmap(tmp_path / "px.u8", dtype=np.uint8, mode="w+", shape=(50, 64))
+        X[:] = pixels
+    elif container == "DataFrame":
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame(pixels, columns=[f"px{i}" for i in range(64)])
+    elif container == "list":  # Python ints carry no dtype: used as they are
+        X = (pixels / np.float32(255)).tolist()
+    else:
+        X = pixels
+    np.testing.assert_allclose(fitted_conv_detector.score_samples(X), expected)
+
+
+def test_mixed_dtype_frame_is_not_scaled(fitted_conv_detector):
+    """Only an all-uint8 DataFrame holds pixels; a mixed one is used as it is."""
+    pd = pytest.importorskip("pandas")
+    values = np.random.RandomState(0).rand(5, 64).astype(np.float32)
+    frame = pd.DataFrame(values, columns=[f"px{i}" for i in range(64)])
+    frame["px0"] = (frame["px0"] > 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(
+        fitted_conv_detector.score_samples(frame),
+        fitted_conv_detector.score_samples(frame.to_numpy(np.float32)),
+    )
 
 
 # -- model files --------------------------------------------------------------

@@ -263,40 +263,6 @@ def test_large_array_structure_is_checked_up_front(fitted_conv_detector):
         fitted_conv_detector.score_samples(np.zeros((5000, 10)))
 
 
-@pytest.mark.parametrize(
-    "container",
-    ["array", "memmap", "DataFrame", "list"],
-)
-def test_uint8_pixels_are_scaled_alike_in_every_container(
-    container, uint8_memmap, fitted_conv_detector
-):
-    """One input rule: 8-bit pixels are divided by 255 whatever holds them."""
-    pixels = np.asarray(uint8_memmap[:50]).reshape(50, 64)
-    expected = fitted_conv_detector.score_samples(pixels / np.float32(255))
-    if container == "memmap":
-        X = uint8_memmap[:50].reshape(50, 64)
-    elif container == "DataFrame":
-        pd = pytest.importorskip("pandas")
-        X = pd.DataFrame(pixels, columns=[f"px{i}" for i in range(64)])
-    elif container == "list":  # Python ints carry no dtype: used as they are
-        X = (pixels / np.float32(255)).tolist()
-    else:
-        X = pixels
-    np.testing.assert_allclose(fitted_conv_detector.score_samples(X), expected)
-
-
-def test_mixed_dtype_frame_is_not_scaled(fitted_conv_detector):
-    """Only an all-uint8 DataFrame holds pixels; a mixed one is used as it is."""
-    pd = pytest.importorskip("pandas")
-    values = np.random.RandomState(0).rand(5, 64).astype(np.float32)
-    frame = pd.DataFrame(values, columns=[f"px{i}" for i in range(64)])
-    frame["px0"] = (frame["px0"] > 0.5).astype(np.uint8)
-    np.testing.assert_array_equal(
-        fitted_conv_detector.score_samples(frame),
-        fitted_conv_detector.score_samples(frame.to_numpy(np.float32)),
-    )
-
-
 LARGE_FIT = {"hidden_dims": (4, 8), "latent_dim": 2, "max_epochs": 1, "batch_size": 256}
 
 
@@ -384,65 +350,6 @@ def test_same_random_state_same_scores_across_processes(tmp_path):
         code = FIT_IN_SUBPROCESS.format(path=str(path))
         subprocess.run([sys.executable, "-c", code], check=True)
     np.testing.assert_array_equal(np.load(paths[0]), np.load(paths[1]))
-
-
-def _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers):
-    """Make every detector network's training raise Ctrl-C after epoch 3."""
-    from skorch.callbacks import Callback
-
-    class InterruptAtEpoch3(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if len(net.history) == 3:
-                raise KeyboardInterrupt
-
-    build_net = VAEOutlierDetector._build_net
-
-    def build_with_interrupt(self, spec, seed, n_samples):
-        net = build_net(self, spec, seed, n_samples)
-        net.callbacks.append(InterruptAtEpoch3())
-        return net
-
-    monkeypatch.setattr(VAEOutlierDetector, "_build_net", build_with_interrupt)
-    return blobs_with_outliers
-
-
-def test_keyboard_interrupt_leaves_a_usable_model(monkeypatch, blobs_with_outliers):
-    """Ctrl-C stops training (skorch catches it); fit warns and completes."""
-    from skvae import TrainingInterruptedWarning
-
-    X_train, X_test = _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers)
-    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 50})
-    with pytest.warns(TrainingInterruptedWarning, match="after 3 of 50 epochs"):
-        det.fit(X_train)
-    assert len(det.history_) == 3 and det.training_interrupted_
-    assert np.isfinite(det.offset_)
-    assert np.all(np.isfinite(det.score_samples(X_test)))
-
-
-@pytest.mark.parametrize("refit", [False, True], ids=["new", "refit"])
-def test_keyboard_interrupt_aborts_fit_when_the_warning_is_an_error(
-    refit, monkeypatch, blobs_with_outliers
-):
-    """The documented way to abort: the estimator stays as it was before fit."""
-    from sklearn.exceptions import NotFittedError
-
-    from skvae import TrainingInterruptedWarning
-
-    X_train, X_test = blobs_with_outliers
-    det = VAEOutlierDetector(**{**TINY_MLP, "max_epochs": 4}, random_state=0)
-    before = det.fit(X_train).score_samples(X_test) if refit else None
-    _interrupt_training_at_epoch_3(monkeypatch, blobs_with_outliers)
-    det.set_params(max_epochs=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TrainingInterruptedWarning)
-        with pytest.raises(TrainingInterruptedWarning):
-            det.fit(X_train)
-    if refit:
-        np.testing.assert_array_equal(det.score_samples(X_test), before)
-        assert not det.training_interrupted_ and len(det.history_) == 4
-    else:
-        with pytest.raises(NotFittedError):
-            det.score_samples(X_test)
 
 
 def test_pickle_holds_the_weights_once(fitted_conv_detector):
