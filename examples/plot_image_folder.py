@@ -66,7 +66,7 @@ def patches(photo):
 
 temple, flower = load_sample_images().images
 rng = np.random.RandomState(0)
-normal = [temple_patch for temple_patch in patches(temple)]
+normal = patches(temple)
 rng.shuffle(normal)
 anomalies = patches(flower)
 rng.shuffle(anomalies)
