@@ -232,8 +232,8 @@ def test_memmap_scores_equal_in_memory_scores(uint8_memmap, fitted_conv_detector
     )
 
 
-def test_large_arrays_are_validated_slice_by_slice(monkeypatch, fitted_conv_detector):
-    import skvae._outlier
+def _count_validated_rows(monkeypatch):
+    """Record the length of every slice ``_validate_rows`` converts."""
     from skvae import _base
 
     seen = []
@@ -244,6 +244,13 @@ def test_large_arrays_are_validated_slice_by_slice(monkeypatch, fitted_conv_dete
         return validate_rows(self, rows)
 
     monkeypatch.setattr(_base._BaseVAE, "_validate_rows", spy)
+    return seen
+
+
+def test_large_arrays_are_validated_slice_by_slice(monkeypatch, fitted_conv_detector):
+    import skvae._outlier
+
+    seen = _count_validated_rows(monkeypatch)
     # The detector scores a chunk of rows at a time; each is validated alone.
     monkeypatch.setattr(skvae._outlier, "SCORE_CHUNK_ROWS", 1000)
     X = np.random.RandomState(0).rand(5000, 64).astype(np.float32)
@@ -305,14 +312,7 @@ def test_fit_on_a_large_memmap_equals_fit_in_memory(
 def test_fit_never_converts_a_large_array_whole(monkeypatch, uint8_memmap):
     from skvae import _base
 
-    seen = []
-    validate_rows = _base._BaseVAE._validate_rows
-
-    def spy(self, rows):
-        seen.append(len(rows))
-        return validate_rows(self, rows)
-
-    monkeypatch.setattr(_base._BaseVAE, "_validate_rows", spy)
+    seen = _count_validated_rows(monkeypatch)
     VAEOutlierDetector(**LARGE_FIT, random_state=0).fit(uint8_memmap)
     # The up-front check, the training batches and the scoring passes each
     # read a chunk at a time.
