@@ -167,16 +167,13 @@ class ValidatedRows:
         return (len(self), *(self.sample_shape or self.X.shape[1:]))
 
     def __getitem__(self, index):
-        if isinstance(index, slice):
-            raw = self._raw_rows(index)
-        else:
+        if not isinstance(index, slice):
             index = np.asarray(index)
             if index.dtype.kind not in "iu" or index.ndim != 1:
                 raise TypeError(
                     "ValidatedRows takes a slice or a 1-D array of row indices."
                 )
-            raw = self._raw_rows(index)
-        return self._shaped(self.validate_rows(raw))
+        return self._shaped(self.validate_rows(self._raw_rows(index)))
 
     def _raw_rows(self, index):
         """Raw rows of ``X`` at ``index`` (a slice or integers into these rows)."""

@@ -323,16 +323,16 @@ def _to_size(image, size, fit):
 
 def _cached(cache, files, relative, settings, verbose):
     """Return the images from the ``.npy`` cache, rebuilt unless it fits the folder."""
+    size = settings["size"]
+    # Lists, not tuples, as JSON gives them back, to compare with the index.
     description = {
         "version": CACHE_VERSION,
-        "settings": settings,
+        "settings": {**settings, "size": list(size) if size else None},
         "files": [
             [name, stat.st_size, stat.st_mtime_ns]
             for name, stat in zip(relative, map(os.stat, files), strict=True)
         ],
     }
-    # As JSON gives it back (tuples become lists), to compare with the index.
-    description = json.loads(json.dumps(description))
     index_file = cache.with_name(cache.name + ".json")
     kept = _matching_cache(cache, index_file, description)
     if kept is None:
