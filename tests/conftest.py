@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -56,13 +58,77 @@ def blobs_with_outliers():
     return X_train, X_test
 
 
+class FittedModels:
+    """Tiny models fitted on first use and shared by every test that reads them.
+
+    ``fitted_models(VAEOutlierDetector, "blobs", **TINY_MLP, random_state=0)``
+    returns the one detector of those parameters fitted on that training
+    set, whichever test asked first. Tests must not change a model they get
+    here (``set_params``, refits, warm starts): clone it instead. The
+    session's end checks that none changed.
+    """
+
+    def __init__(self, training_sets):
+        self._training_sets = training_sets
+        self._models = {}
+
+    def __call__(self, estimator_class, data, **params):
+        key = (estimator_class.__name__, data, tuple(sorted(params.items())))
+        if key not in self._models:
+            model = estimator_class(**params).fit(self._training_sets[data])
+            self._models[key] = (model, _fingerprint(model))
+        return self._models[key][0]
+
+    def changed(self):
+        """The keys of the models whose parameters or weights changed."""
+        return [
+            key
+            for key, (model, fingerprint) in self._models.items()
+            if _fingerprint(model) != fingerprint
+        ]
+
+
+def _fingerprint(model):
+    nets = [model.net_, getattr(model, "transformation_net_", None)]
+    weights = b"".join(
+        tensor.detach().numpy().tobytes()
+        for net in nets
+        if net is not None
+        for tensor in net.module_.state_dict().values()
+    )
+    return repr(sorted(model.get_params().items())), hashlib.sha256(weights).digest()
+
+
 @pytest.fixture(scope="session")
-def fitted_conv_detector(digits_one_class):
-    """A conv detector fitted on zeros; shared, so tests must not mutate it."""
+def fitted_models(digits_one_class, blobs_with_outliers):
+    """The session's catalogue of fitted tiny models (:class:`FittedModels`).
+
+    Training sets: ``"blobs"`` (the 5-D cloud) and ``"zeros"`` (120 digit
+    zeros as 8x8 images).
+    """
+    catalogue = FittedModels(
+        {"blobs": blobs_with_outliers[0], "zeros": digits_one_class[0]}
+    )
+    yield catalogue
+    assert not catalogue.changed(), (
+        f"a test changed shared models: {catalogue.changed()}"
+    )
+
+
+@pytest.fixture(scope="session")
+def fitted_conv_detector(fitted_models):
+    """The conv detector of the catalogue fitted on zeros (read-only)."""
     from skvae import VAEOutlierDetector
 
-    X_train, _, _ = digits_one_class
-    return VAEOutlierDetector(**TINY_CONV, random_state=0).fit(X_train)
+    return fitted_models(VAEOutlierDetector, "zeros", **TINY_CONV, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def fitted_blob_detector(fitted_models):
+    """The MLP detector of the catalogue fitted on the blobs (read-only)."""
+    from skvae import VAEOutlierDetector
+
+    return fitted_models(VAEOutlierDetector, "blobs", **TINY_MLP, random_state=0)
 
 
 def pytest_configure(config):

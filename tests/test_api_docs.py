@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from numpydoc.docscrape import ClassDoc, FunctionDoc
 
+pytestmark = pytest.mark.docs
+
 ROOT = Path(__file__).resolve().parent.parent
 API_PAGE = ROOT / "docs" / "api.rst"
 # The modules whose __all__ is the public API.

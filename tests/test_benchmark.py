@@ -9,6 +9,7 @@ from skvae.benchmark._methods import METHODS
 from skvae.benchmark._report import summary_table
 
 
+@pytest.mark.slow
 def test_command_writes_table_json_and_plot(tmp_path, capsys):
     mean_auc = main(
         [

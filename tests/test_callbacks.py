@@ -10,6 +10,8 @@ from skvae._callbacks import WeightAveraging
 from skvae.net import VAENet
 from skvae.nn import make_vae
 
+pytestmark = pytest.mark.compat
+
 
 class RecordWeights(Callback):
     """Record (epoch, weights) after every training step."""

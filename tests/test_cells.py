@@ -13,6 +13,7 @@ def overlapping_cells(truth):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("scenario", "overlaps", "probabilities"),
     [

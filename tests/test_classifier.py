@@ -10,6 +10,12 @@ from skvae import VAEClassifier
 
 from .conftest import TINY_CONV
 
+pytestmark = pytest.mark.compat
+
+# Learning from 10 labels per class: 10 epochs at lr=1e-2 reach 0.80-0.87
+# test accuracy here (30 at the default lr: 0.78-0.83, three times slower).
+FEW_LABELS = {**TINY_CONV, "max_epochs": 10, "lr": 1e-2}
+
 
 def _few_labels(y, per_class, seed=0):
     """Keep ``per_class`` labels of each class, mark the rest -1."""
@@ -30,23 +36,25 @@ def digit_split(digits):
 @pytest.fixture(scope="module")
 def fitted_joint(digit_split):
     X_train, y_train, _, _ = digit_split
-    clf = VAEClassifier(**{**TINY_CONV, "max_epochs": 30}, random_state=0)
+    clf = VAEClassifier(**FEW_LABELS, random_state=0)
     return clf.fit(X_train, _few_labels(y_train, 10))
 
 
+@pytest.mark.slow
 def test_joint_mode_learns_from_few_labels(fitted_joint, digit_split):
     _, _, X_test, y_test = digit_split
     assert fitted_joint.classes_.tolist() == list(range(10))
     assert fitted_joint.score(X_test, y_test) > 0.7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unlabeled_weight", [0.0, 3.0])
 def test_pseudo_label_settings_reach_the_loss_and_still_learn(
     unlabeled_weight, digit_split
 ):
     X_train, y_train, X_test, y_test = digit_split
     clf = VAEClassifier(
-        **{**TINY_CONV, "max_epochs": 30},
+        **FEW_LABELS,
         unlabeled_weight=unlabeled_weight,
         confidence_threshold=0.9,
         random_state=0,
@@ -56,6 +64,7 @@ def test_pseudo_label_settings_reach_the_loss_and_still_learn(
     assert clf.score(X_test, y_test) > 0.7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "head_mode, vat_eps, module_eps",
     [("joint", 0.0, 0.0), ("joint", 0.2, 0.2 * 8), ("frozen", 0.2, 0.0)],
@@ -65,7 +74,7 @@ def test_virtual_adversarial_radius_is_per_feature_and_joint_only(
 ):
     X_train, y_train, X_test, y_test = digit_split
     clf = VAEClassifier(
-        **{**TINY_CONV, "max_epochs": 30},
+        **FEW_LABELS,
         head_mode=head_mode,
         vat_eps=vat_eps,
         random_state=0,
@@ -123,6 +132,7 @@ def test_string_labels_with_string_unlabeled_marker(digit_split):
     assert set(clf.predict(X_test[:20])) <= set(names)
 
 
+@pytest.mark.slow
 def test_fully_labeled_data_works(digit_split):
     X_train, y_train, X_test, y_test = digit_split
     # 20 epochs: weight averaging over the last 30% pays off once training
@@ -144,13 +154,16 @@ def test_grid_search_over_latent_dim_by_accuracy(digit_split):
 
 
 @pytest.mark.parametrize("copy", [clone, lambda est: pickle.loads(pickle.dumps(est))])
-def test_clone_and_pickle_keep_predictions(copy, fitted_joint, digit_split):
+def test_clone_and_pickle_keep_predictions(copy, digit_split):
     X_train, y_train, X_test, _ = digit_split
-    copied = copy(fitted_joint)
+    X_few, y_few = X_train[:300], _few_labels(y_train[:300], 5)
+    params = {**TINY_CONV, "max_epochs": 3}
+    fitted = VAEClassifier(**params, random_state=0).fit(X_few, y_few)
+    copied = copy(fitted)
     if copy is clone:
-        copied.fit(X_train, _few_labels(y_train, 10))
+        copied.fit(X_few, y_few)
     np.testing.assert_array_equal(
-        copied.predict_proba(X_test[:30]), fitted_joint.predict_proba(X_test[:30])
+        copied.predict_proba(X_test[:30]), fitted.predict_proba(X_test[:30])
     )
 
 

@@ -160,9 +160,18 @@ def test_ctrl_c_exits_with_130(tmp_path, model, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("command", [[], ["fit"], ["score"], ["explain"]])
-def test_help_shows_examples(command):
+def test_help_shows_examples(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "skvae score" in out
+
+
+@pytest.mark.multiprocess
+def test_runs_as_a_module():
     result = subprocess.run(
-        [sys.executable, "-m", "skvae.cli", *command, "--help"],
+        [sys.executable, "-m", "skvae.cli", "score", "--help"],
         capture_output=True,
         text=True,
         check=False,

@@ -12,11 +12,14 @@ from skvae import (
 )
 from skvae._base import _DOCS, _BaseVAE
 
+pytestmark = pytest.mark.compat
+
 # The common checks train dozens of models on tiny tabular data, which takes
 # the dense (MLP) path; the convolutional path's API is checked on image data
 # in the estimator test modules.
 SMALL = {"hidden_dims": (8,), "latent_dim": 2, "max_epochs": 2}
 GRAD2VAE = {**SMALL, "architecture": "grad2vae", "hidden_dims": (2, 4)}
+CLASSIFIER = {"hidden_dims": (16,), "latent_dim": 2, "max_epochs": 40, "lr": 1e-2}
 
 ESTIMATORS = [
     VAEOutlierDetector(**SMALL),
@@ -31,9 +34,10 @@ ESTIMATORS = [
     VAETransformer(**GRAD2VAE),
     # Reads the tabular data as one-row images (1, 1, n_features).
     DualVAETransformer(**SMALL),
-    # check_classifiers_train asks for > 0.83 training accuracy on blobs.
-    VAEClassifier(hidden_dims=(16,), latent_dim=2, max_epochs=100),
-    VAEClassifier(hidden_dims=(16,), latent_dim=2, max_epochs=100, head_mode="frozen"),
+    # check_classifiers_train asks for > 0.83 training accuracy on blobs:
+    # 40 epochs at lr=1e-2 reach 0.90-0.93 in both modes at three seeds.
+    VAEClassifier(**CLASSIFIER),
+    VAEClassifier(**CLASSIFIER, head_mode="frozen"),
 ]
 
 

@@ -3,6 +3,8 @@ import torch
 
 from skvae._data import ArrayDataset, SemiSupervisedLoader, keep_batch, shift_flip
 
+pytestmark = pytest.mark.compat
+
 
 def _centred_images(n=32, side=12):
     """Images whose content stays inside the frame after a 2-pixel shift."""

@@ -12,6 +12,8 @@ from skvae.distributed import fit_data_parallel, map_blocks
 
 from .conftest import TINY_CONV
 
+pytestmark = [pytest.mark.compat, pytest.mark.multiprocess]
+
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
@@ -117,11 +119,11 @@ def two_process_fit(digits_one_class):
 
 
 def test_data_parallel_fit_matches_single_process_quality(
-    two_process_fit, digits_one_class
+    two_process_fit, digits_one_class, fitted_conv_detector
 ):
-    X_train, X_test, is_inlier = digits_one_class
+    _, X_test, is_inlier = digits_one_class
     unfitted, parallel = two_process_fit
-    single = clone(unfitted).fit(X_train)
+    single = fitted_conv_detector  # the same parameters, fitted in one process
     auc_single = roc_auc_score(is_inlier, single.score_samples(X_test))
     auc_parallel = roc_auc_score(is_inlier, parallel.score_samples(X_test))
     assert auc_parallel > 0.95
@@ -169,7 +171,10 @@ def test_data_parallel_divergence_raises_like_one_process(digits_one_class):
 def test_data_parallel_classifier_matches_single_process(digits, head_mode):
     images, y = digits
     labels = np.where(np.arange(400) % 4 == 0, y[:400], -1)  # 100 labels
-    classifier = VAEClassifier(**TINY_CONV, head_mode=head_mode, random_state=0)
+    # lr=1e-2: 20 epochs reach 0.67 / 0.70 single-process accuracy here (40 at
+    # the default lr: 0.54 / 0.66), so the launch overhead dominates.
+    params = {**TINY_CONV, "max_epochs": 20, "lr": 1e-2}
+    classifier = VAEClassifier(**params, head_mode=head_mode, random_state=0)
     parallel = fit_data_parallel(classifier, images[:400], labels, n_processes=2)
     single = clone(classifier).fit(images[:400], labels)
     np.testing.assert_array_equal(parallel.classes_, np.arange(10))

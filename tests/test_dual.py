@@ -10,6 +10,8 @@ from skvae import DualVAETransformer, VAETransformer
 from skvae.datasets import make_cells
 from skvae.nn import LatentMixing, PooledTarget, ReceptiveFieldEncoder
 
+pytestmark = pytest.mark.compat
+
 FAST = {"hidden_dims": (8, 16), "latent_dim": 3, "batch_size": 32}
 
 

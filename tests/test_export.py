@@ -78,6 +78,7 @@ def test_torchscript_file_scores_any_batch(image_detector, new_images, tmp_path)
         assert_scores_agree(scores, expected[rows])
 
 
+@pytest.mark.multiprocess
 def test_onnx_file_scores_in_a_fresh_process(image_detector, new_images, tmp_path):
     """fit -> ONNX -> scores with onnxruntime alone, in another interpreter."""
     pytest.importorskip("onnxruntime")

@@ -14,6 +14,8 @@ from skvae.terms import StandardizedSum
 
 from .conftest import TINY_CONV, TINY_MLP
 
+pytestmark = pytest.mark.compat
+
 
 class Injected(Exception):
     """The failure a test injects."""
@@ -220,6 +222,7 @@ while True:
 """
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("file_format", ["safetensors", "pickle"])
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.15])
 def test_a_save_killed_midway_leaves_a_loadable_model(
@@ -308,6 +311,7 @@ def test_threads_scoring_one_model_get_the_same_bits(fitted_conv_detector, digit
         np.testing.assert_array_equal(scores, expected)
 
 
+@pytest.mark.multiprocess
 def test_model_selection_with_two_jobs_equals_one_job(blobs_with_outliers):
     from sklearn.model_selection import GridSearchCV
 
@@ -353,11 +357,14 @@ def test_repeated_fits_leak_no_memory_threads_or_files(blobs_with_outliers):
     for _ in range(3):  # warm up allocator pools and lazy imports
         detector.fit(X)
     gc.collect()
-    before = _open_files_and_threads()
+    files_before, threads_before = _open_files_and_threads()
     rss_before = _anonymous_rss_kib()
     for _ in range(20):
         detector.fit(X)
     gc.collect()
-    assert _open_files_and_threads() == before
+    files, threads = _open_files_and_threads()
+    # A leak grows with each of the 20 fits; the slack of 4 is for what other
+    # tests left running in this process (a Dask cluster closing its sockets).
+    assert files - files_before <= 4 and threads - threads_before <= 4
     # Twenty fits of a model of a few KiB: any leak of a fit's buffers shows.
     assert _anonymous_rss_kib() - rss_before < 20 * 1024

@@ -1,8 +1,11 @@
 import numpy as np
+import pytest
 import torch
 
 from skvae.net import ArrayDataset, VAENet
 from skvae.nn import make_vae
+
+pytestmark = pytest.mark.compat
 
 
 def test_array_dataset_returns_whole_batches():

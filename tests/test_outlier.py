@@ -17,10 +17,12 @@ from skvae.scoring import elbo_scores
 
 from .conftest import TINY_CONV, TINY_MLP, training_rows
 
+pytestmark = pytest.mark.compat
 
-def test_planted_outliers_score_lowest(blobs_with_outliers):
+
+def test_planted_outliers_score_lowest(blobs_with_outliers, fitted_blob_detector):
     X_train, X_test = blobs_with_outliers
-    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    det = fitted_blob_detector
     scores = det.score_samples(X_test)
     assert np.max(scores[-4:]) < np.min(scores[:-4])
     assert np.all(det.predict(X_test[-4:]) == -1)
@@ -88,10 +90,10 @@ def test_contamination_is_share_of_held_out_rows_flagged(
 
 
 def test_auto_contamination_is_lower_tukey_fence_of_held_out_scores(
-    blobs_with_outliers,
+    blobs_with_outliers, fitted_blob_detector
 ):
     X_train, _ = blobs_with_outliers
-    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    det = fitted_blob_detector
     held_out = det.score_samples(X_train[det.calibration_indices_])
     q1, q3 = np.percentile(held_out, [25, 75])
     assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
@@ -122,9 +124,11 @@ def test_tiny_data_is_not_split_and_says_so():
     assert det.predict(X).shape == (2,)
 
 
-def test_pvalues_and_fdr_labels_follow_the_held_out_scores(blobs_with_outliers):
+def test_pvalues_and_fdr_labels_follow_the_held_out_scores(
+    blobs_with_outliers, fitted_blob_detector
+):
     X_train, X_test = blobs_with_outliers
-    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    det = fitted_blob_detector
     pvalues = det.score_pvalues(X_test)
     np.testing.assert_array_equal(
         pvalues,
@@ -235,7 +239,7 @@ def test_scores_do_not_depend_on_batch_composition(fitted_conv_detector, digits)
 
 @pytest.mark.parametrize("kind", ["images", "rows"])
 def test_scoring_in_chunks_keeps_every_bit(
-    kind, monkeypatch, digits, blobs_with_outliers
+    kind, monkeypatch, digits, blobs_with_outliers, fitted_blob_detector
 ):
     """Rows are scored a chunk at a time (bounded memory); the bits do not move."""
     import skvae._outlier
@@ -246,7 +250,7 @@ def test_scoring_in_chunks_keeps_every_bit(
         det = VAEOutlierDetector(**TINY_CONV, random_state=0).fit(X_train)
     else:
         X_train, X = blobs_with_outliers
-        det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+        det = fitted_blob_detector
     whole_scores, whole_parts = det.score_samples(X), det.score_parts(X)
     monkeypatch.setattr(skvae._outlier, "SCORE_CHUNK_ROWS", 7)
     np.testing.assert_array_equal(det.score_samples(X), whole_scores)

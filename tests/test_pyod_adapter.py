@@ -14,6 +14,8 @@ from skvae.pyod_adapter import PyODVAE  # noqa: E402
 
 from .conftest import TINY_MLP  # noqa: E402
 
+pytestmark = pytest.mark.compat
+
 
 @pytest.fixture(scope="module")
 def fitted(blobs_with_outliers):

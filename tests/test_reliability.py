@@ -11,6 +11,8 @@ from skvae._callbacks import FiniteLossGuard
 
 from .conftest import TINY_MLP
 
+pytestmark = pytest.mark.compat
+
 
 def _explode_in_epoch(monkeypatch, epoch):
     """Make the training loss nan from the given epoch on."""
@@ -121,10 +123,9 @@ def test_cold_start_refits_from_scratch(blobs_with_outliers):
     assert len(vae.history_) == 2
 
 
-def test_extreme_inputs_give_finite_scores(blobs_with_outliers):
+def test_extreme_inputs_give_finite_scores(fitted_blob_detector):
     """Clipped log-variances keep far-out samples from overflowing to inf."""
-    X_train, _ = blobs_with_outliers
-    det = VAEOutlierDetector(**TINY_MLP, random_state=0).fit(X_train)
+    det = fitted_blob_detector
     far = np.full((3, 5), 1e6, dtype=np.float32)
     scores = det.score_samples(far)
     assert np.all(np.isfinite(scores))
@@ -283,6 +284,7 @@ def _fit_on(estimator, X, monkeypatch, *, lazy):
     return fitted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "estimator",
     [
@@ -341,6 +343,7 @@ np.save({path!r}, det.score_samples(X))
 """
 
 
+@pytest.mark.multiprocess
 def test_same_random_state_same_scores_across_processes(tmp_path):
     import subprocess
     import sys

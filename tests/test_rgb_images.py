@@ -69,6 +69,7 @@ def test_torchscript_export_scores_like_the_detector(
     )
 
 
+@pytest.mark.slow
 def test_onnx_export_scores_like_the_detector(rgb_detector, rgb_images, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

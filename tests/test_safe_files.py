@@ -18,6 +18,8 @@ from skvae import (
 )
 from skvae.terms import ScoreTerm
 
+pytestmark = pytest.mark.compat
+
 TINY = {"hidden_dims": (4, 8), "latent_dim": 2, "max_epochs": 2, "random_state": 0}
 
 

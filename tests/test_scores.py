@@ -282,33 +282,33 @@ def test_bits_per_dim_keeps_array_shape():
 # -- the detector's score_type -----------------------------------------------
 
 
-class _LazyDetectors(dict):
-    """Fit a detector per score type on first use (each xdist worker fits its own).
+class _DetectorsByScoreType(dict):
+    """The catalogue's blob detectors of each score type, same training.
 
     They train on every row (``calibration_fraction=None``): these tests are
     about the scores; held-out calibration is tested in test_outlier.py.
     """
 
-    def __init__(self, X_train):
+    def __init__(self, fitted_models):
         super().__init__()
-        self.X_train = X_train
+        self.fitted_models = fitted_models
 
     def __missing__(self, score_type):
-        det = VAEOutlierDetector(
+        return self.fitted_models(
+            VAEOutlierDetector,
+            "blobs",
             **TINY_MLP,
             score_type=score_type,
             n_samples=8,
             calibration_fraction=None,
             random_state=0,
         )
-        self[score_type] = det.fit(self.X_train)
-        return self[score_type]
 
 
 @pytest.fixture(scope="module")
-def blob_detectors(blobs_with_outliers):
+def blob_detectors(fitted_models):
     """Detectors by score type, same training (random_state=0); read-only."""
-    return _LazyDetectors(blobs_with_outliers[0])
+    return _DetectorsByScoreType(fitted_models)
 
 
 @pytest.mark.parametrize("score_type", FLAT_SCORE_TYPES)
@@ -446,6 +446,7 @@ def test_monte_carlo_scores_follow_random_state_and_n_samples(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "score_type, floor",
     [

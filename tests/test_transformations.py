@@ -254,14 +254,14 @@ def test_classifier_trains_through_the_vae_path(digits_one_class):
 
 @pytest.mark.parametrize("n_threads", [1, 3])
 def test_default_scores_are_the_same_bits_in_any_composition(
-    n_threads, digits_one_class
+    n_threads, digits_one_class, fitted_conv_detector
 ):
     """Long scoring passes, a padded last one: no bit depends on the others.
 
     3 threads make every pass a multiple of 12 rows (pass_granularity).
     """
     X_train, X_test, _ = digits_one_class
-    det = VAEOutlierDetector(**TINY_CONV, random_state=0).fit(X_train)
+    det = fitted_conv_detector
     X = X_test[:150]
     threads = torch.get_num_threads()
     torch.set_num_threads(n_threads)

@@ -14,6 +14,8 @@ from skvae import VAETransformer
 
 from .conftest import TINY_CONV, TINY_MLP
 
+pytestmark = pytest.mark.compat
+
 
 @pytest.fixture(scope="module")
 def fitted_digit_transformer(digits):
@@ -91,6 +93,7 @@ def test_score_is_mean_elbo(fitted_digit_transformer, digits):
     assert vae.score(images[:30]) == pytest.approx(np.mean(scores))
 
 
+@pytest.mark.slow
 def test_latent_codes_beat_pca_for_knn(digits):
     """Two VAE dimensions separate digits better than two PCA components."""
     images, y = digits
@@ -165,6 +168,7 @@ def test_fewer_samples_than_latent_dim_still_encodes():
     assert np.all(np.isfinite(Z))
 
 
+@pytest.mark.multiprocess
 def test_grid_search_in_parallel_processes(blobs_with_outliers):
     """Estimators pickle cleanly into joblib's worker processes."""
     X_train, _ = blobs_with_outliers
