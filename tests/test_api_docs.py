@@ -92,7 +92,7 @@ def test_docstring_has_parameters_returns_and_example(qualified_name):
     if takes_parameters(obj) and not issubclass_of_exception(obj):
         needed.append("Parameters")
     if not is_class:
-        needed.append("Returns")
+        needed.append("Yields" if inspect.isgeneratorfunction(obj) else "Returns")
     missing = [section for section in needed if not doc[section]]
     assert not missing, f"{qualified_name}: docstring lacks {missing}"
     assert doc["Summary"], f"{qualified_name}: docstring lacks a summary line"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skvae.benchmark import run_benchmark
-from skvae.benchmark.__main__ import main
+from skvae.benchmark._command import main
 from skvae.benchmark._methods import METHODS
 from skvae.benchmark._report import summary_table
 

@@ -6,7 +6,8 @@ compute the ROC-AUC with that class as the inlier class; repeat for every
 class and average.
 """
 
+from ._command import benchmark_splits
 from ._methods import METHODS, available_methods
 from ._run import run_benchmark
 
-__all__ = ["METHODS", "available_methods", "run_benchmark"]
+__all__ = ["METHODS", "available_methods", "benchmark_splits", "run_benchmark"]

@@ -12,19 +12,19 @@ first run of the benchmark). ``--detectors`` runs some of them.
 Prints the times and their ratios to PyOD's VAE and to skvae's default, and
 writes them as JSON.
 
-    OMP_NUM_THREADS=1 python benchmarks/fit_cost.py --threads 1 --repeats 3
+    python -m benchmarks fit_cost run --repeats 3
 """
 
-import argparse
-import json
-import time
+from pathlib import Path
 
 import numpy as np
-import torch
-from _environment import environment
 
 from skvae import VAEOutlierDetector
 from skvae.datasets import load_fashion_mnist
+
+from .._shared import best_of_alternating, environment, read_json, write_json
+
+RESULTS_FILE = "fit_cost.json"
 
 
 def detectors(random_state):
@@ -51,52 +51,41 @@ def detectors(random_state):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--inlier-class", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="benchmarks/results/fit_cost.json")
     parser.add_argument("--detectors", nargs="*", help="names (default: all)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+
+
+def run(args):
     train = load_fashion_mnist(subset="train")
     X = train.images[train.target == args.inlier_class]
-    fits = detectors(random_state=0)
+    fits = detectors(random_state=args.seed)
     if args.detectors:
         fits = {name: fits[name] for name in args.detectors}
-    seconds = {name: [] for name in fits}
-    for repeat in range(args.repeats):
-        for name, fit in fits.items():
-            start = time.perf_counter()
-            fit(X)
-            seconds[name].append(time.perf_counter() - start)
-            print(f"repeat {repeat}: {name} {seconds[name][-1]:.1f} s", flush=True)
+    seconds = best_of_alternating(
+        {name: (lambda fit=fit: fit(X)) for name, fit in fits.items()}, args.repeats
+    )
     best = {name: min(times) for name, times in seconds.items()}
-    ratios = {
-        name: best[name] / best["PyOD VAE"] for name in best if "PyOD VAE" in best
-    }
-    default = best.get("skvae default")
-    for name in best:
-        line = f"{name:30s} best {best[name]:6.1f} s"
-        if name in ratios:
-            line += f"   x{ratios[name]:.2f} PyOD VAE"
+    write_json(
+        Path(args.out) / RESULTS_FILE,
+        {
+            "environment": environment(),
+            "n_images": len(X),
+            "seconds": seconds,
+            "best": best,
+        },
+    )
+    summarize(args)
+
+
+def summarize(args):
+    best = read_json(Path(args.out) / RESULTS_FILE)["best"]
+    pyod, default = best.get("PyOD VAE"), best.get("skvae default")
+    for name, seconds in best.items():
+        line = f"{name:30s} best {seconds:6.1f} s"
+        if pyod:
+            line += f"   x{seconds / pyod:.2f} PyOD VAE"
         if default:
-            line += f"   x{best[name] / default:.2f} skvae default"
+            line += f"   x{seconds / default:.2f} skvae default"
         print(line)
-    with open(args.out, "w") as f:
-        json.dump(
-            {
-                "environment": environment(args),
-                "n_images": len(X),
-                "seconds": seconds,
-                "best": best,
-                "ratio_to_pyod_vae": ratios,
-            },
-            f,
-            indent=1,
-        )
-
-
-if __name__ == "__main__":
-    main()

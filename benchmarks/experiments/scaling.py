@@ -6,23 +6,22 @@ training images in order, repeated with a random shift of up to 2 pixels
 past 60,000; random pixels when the data set is not installed), then, in a
 fresh process, fits the default ``VAEOutlierDetector`` on the memmap and
 scores the 10,000 test images, recording the seconds and the peak RSS of
-each step (``memory.measure_rss``). Appends one JSON line per size to
-``--out`` (skipping sizes already there), prints a table and draws
-``--plot``.
+each step (``measure_rss``). Appends one JSON line per size to
+``OUT/scaling.jsonl`` (skipping sizes already there), prints a table and
+draws ``--plot``.
 
-    python benchmarks/scaling.py --threads 2 \\
-        --out benchmarks/results/scaling.jsonl --plot docs/images/scaling.png
+    python -m benchmarks scaling run --threads 2 --plot docs/images/scaling.png
 """
 
-import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from memory import measure_rss
+
+from .._shared import append_jsonl, in_fresh_process, measure_rss, read_jsonl
+
+RESULTS_FILE = "scaling.jsonl"
 
 SIDE = 28
 
@@ -56,7 +55,7 @@ def write_training_memmap(path, n, train, rng, block=10_000):
     images.flush()
 
 
-def measure_in_this_process(memmap_path, n, threads):
+def measure_in_this_process(memmap_path, n, threads, seed):
     """Fit on the memmap and score the test images; print one JSON line."""
     import torch
 
@@ -65,7 +64,7 @@ def measure_in_this_process(memmap_path, n, threads):
     torch.set_num_threads(threads)
     images = np.memmap(memmap_path, dtype=np.uint8, mode="r", shape=(n, SIDE, SIDE))
     _, test, _ = source_images()
-    detector = VAEOutlierDetector(random_state=0)
+    detector = VAEOutlierDetector(random_state=seed)
     _, fit_seconds, fit_memory = measure_rss(lambda: detector.fit(images))
     _, score_seconds, score_memory = measure_rss(lambda: detector.score_samples(test))
     print(
@@ -133,51 +132,48 @@ def plot(records, path):
     fig.savefig(path, dpi=120)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[6_000, 30_000, 60_000, 200_000]
     )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/results/scaling.jsonl")
-    parser.add_argument("--plot", default=None)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        measure_in_this_process(args.child[0], int(args.child[1]), args.threads)
-        return
-    out = Path(args.out)
-    records = []
-    if out.exists():
-        records = [json.loads(line) for line in out.read_text().splitlines()]
-    done = {r["n_train"] for r in records}
+    parser.add_argument("--plot", default=None, help="draw the figure to this PNG")
+
+
+def add_summary_arguments(parser):
+    parser.add_argument("--plot", default=None, help="draw the figure to this PNG")
+
+
+def run(args):
+    out = Path(args.out) / RESULTS_FILE
+    done = {r["n_train"] for r in read_jsonl(out)}
     train, _, source = source_images()
-    rng = np.random.RandomState(0)
+    rng = np.random.RandomState(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             if n in done:
                 continue
             path = Path(tmp) / f"train-{n}.u8"
             write_training_memmap(path, n, train, rng)
-            command = [sys.executable, __file__, "--threads", str(args.threads)]
-            result = subprocess.run(
-                [*command, "--child", str(path), str(n)],
-                check=True,
-                capture_output=True,
-                text=True,
+            record = in_fresh_process(
+                __name__,
+                "measure_in_this_process",
+                str(path),
+                n,
+                args.threads,
+                args.seed,
+                threads=args.threads,
             )
-            record = json.loads(result.stdout.strip().splitlines()[-1])
             record["source"] = source
-            records.append(record)
-            with out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_jsonl(out, record)
             path.unlink()
-            fit_seconds = record["fit_seconds"]
-            print(f"{n:,} training images: fit {fit_seconds:.0f} s", flush=True)
+            print(
+                f"{n:,} training images: fit {record['fit_seconds']:.0f} s", flush=True
+            )
+    summarize(args)
+
+
+def summarize(args):
+    records = read_jsonl(Path(args.out) / RESULTS_FILE)
     print(table(records))
     if args.plot:
         plot(records, args.plot)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,21 +8,22 @@ sub-folders, then, in a fresh process, runs
 image at a time), loads it again (reusing the cache), and, with
 ``--fit-epochs``, fits the default ``VAEOutlierDetector`` on the cached
 memmap, recording the seconds and the peak anonymous RSS of each step
-(``memory.measure_rss``). Prints one JSON line per size and a table.
+(``measure_rss``). Appends one JSON line per size to
+``OUT/image_folder.jsonl`` and prints a table.
 
-    python benchmarks/image_folder.py --sizes 20000 200000 --fit-epochs 1
+    python -m benchmarks image_folder run --sizes 20000 200000 --fit-epochs 1
 """
 
-import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from memory import measure_rss
-from scaling import source_images
+
+from .._shared import append_jsonl, in_fresh_process, measure_rss, read_jsonl
+from .scaling import source_images
+
+RESULTS_FILE = "image_folder.jsonl"
 
 SUB_FOLDERS = 100
 
@@ -42,7 +43,7 @@ def write_folder(folder, n, seed=0):
         Image.fromarray(image).save(sub / f"{index:07d}.png")
 
 
-def measure_in_this_process(folder, cache, fit_epochs, threads):
+def measure_in_this_process(folder, cache, fit_epochs, threads, seed):
     """Load (building, then reusing the cache) and fit; print one JSON line."""
     import torch
 
@@ -58,7 +59,7 @@ def measure_in_this_process(folder, cache, fit_epochs, threads):
         record[step] = {"seconds": seconds, "rss": memory}
     record["n_images"] = len(data.images)
     if fit_epochs:
-        detector = VAEOutlierDetector(max_epochs=fit_epochs, random_state=0)
+        detector = VAEOutlierDetector(max_epochs=fit_epochs, random_state=seed)
         _, seconds, memory = measure_rss(lambda: detector.fit(data.images))
         record["fit"] = {"seconds": seconds, "rss": memory, "epochs": fit_epochs}
     print(json.dumps(record))
@@ -85,34 +86,31 @@ def table(records):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--fit-epochs", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        folder, cache, fit_epochs, threads = args.child
-        measure_in_this_process(folder, cache, int(fit_epochs), int(threads))
-        return
-    records = []
+
+
+def run(args):
+    out = Path(args.out) / RESULTS_FILE
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as scratch:
             folder, cache = Path(scratch) / "images", Path(scratch) / "cache.npy"
-            write_folder(folder, n)
-            child = [folder, cache, args.fit_epochs, args.threads]
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", *map(str, child)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        record = json.loads(out.strip().splitlines()[-1])
-        records.append(record)
+            write_folder(folder, n, seed=args.seed)
+            record = in_fresh_process(
+                __name__,
+                "measure_in_this_process",
+                str(folder),
+                str(cache),
+                args.fit_epochs,
+                args.threads,
+                args.seed,
+                threads=args.threads,
+            )
+        append_jsonl(out, record)
         print(json.dumps(record), flush=True)
-    print(table(records))
+    summarize(args)
 
 
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    print(table(read_jsonl(Path(args.out) / RESULTS_FILE)))

@@ -12,20 +12,23 @@ the ratios, FLOPs per image, achieved GFLOP/s and the machine's float32
 matmul peak, and the scoring speed of the default detector (its score and
 transformation classifier) against the VAE alone.
 
-Usage: python benchmarks/speed.py [--n-images 10000] [--epochs 3] [--threads N]
+    python -m benchmarks speed run --threads 2 [--n-images 10000] [--epochs 3]
 """
 
-import argparse
-import json
-import platform
+import copy
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from skvae import VAEOutlierDetector
-from skvae.nn import NegativeELBO, make_vae
+from skvae.nn import NegativeELBO
+
+from .._shared import environment, read_json, write_json
+
+RESULTS_FILE = "speed.json"
 
 
 def load_images(n):
@@ -104,17 +107,24 @@ def seconds(fn, *args):
     return time.perf_counter() - start
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--n-images", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--output", default=None, help="write the results as JSON")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+
+def fresh_copy(module, seed):
+    """The same architecture as ``module``, freshly initialised from ``seed``."""
+    torch.manual_seed(seed)
+    fresh = copy.deepcopy(module)
+    for layer in fresh.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    return fresh
+
+
+def run(args):
     images, source = load_images(args.n_images)
     X = torch.from_numpy(images.astype(np.float32) / 255).unsqueeze(1)
     n, epochs, bs = len(X), args.epochs, args.batch_size
@@ -126,7 +136,7 @@ def main():
         batch_size=bs,
         score_type="elbo",
         transformations=None,
-        random_state=0,
+        random_state=args.seed,
     )
     # Both sides train --repeats times, alternating, from the same seed; the
     # best time of each is kept, so neither pays the process's warm-up (thread
@@ -137,10 +147,11 @@ def main():
         detector.fit(images)
         skvae_fits.append(time.perf_counter() - start)
         skvae_trains.append(float(sum(detector.history_[:, "dur"])))
-        torch.manual_seed(0)
         # The architecture the detector built (its defaults), freshly initialised.
-        module = make_vae(**detector._module_kwargs_)
-        loop_trains.append(hand_written_fit(module, X, epochs, bs, 1e-3, seed=0))
+        module = fresh_copy(detector.net_.module_, args.seed)
+        loop_trains.append(
+            hand_written_fit(module, X, epochs, bs, 1e-3, seed=args.seed)
+        )
     skvae_fit_total, skvae_train = min(skvae_fits), min(skvae_trains)
     loop_train = min(loop_trains)
 
@@ -158,7 +169,9 @@ def main():
     loop_scores = loop_scores_by_batch[best_batch]
     # The default detector (its score, the transformation classifier, the
     # held-out rows), trained as long as the VAE above.
-    default = VAEOutlierDetector(max_epochs=epochs, batch_size=bs, random_state=0)
+    default = VAEOutlierDetector(
+        max_epochs=epochs, batch_size=bs, random_state=args.seed
+    )
     default.fit(images)
     for _ in range(args.repeats):
         default_scores.append(seconds(default.score_samples, images))
@@ -173,9 +186,43 @@ def main():
         "skvae (whole fit)": (n * epochs / skvae_fit_total, n / skvae_score),
     }
     default_rate = n / min(default_scores)
+    base_fit, base_score = rows["hand-written loop"]
+    write_json(
+        Path(args.out) / RESULTS_FILE,
+        {
+            "environment": environment(),
+            "data": {"n_images": n, "source": source, "epochs": epochs, "batch": bs},
+            "rows": rows,
+            "train_flops": train_flops,
+            "score_flops": score_flops,
+            "peak_gflops": peak,
+            "fit_ratio": rows["skvae (training loop)"][0] / base_fit,
+            "whole_fit_ratio": rows["skvae (whole fit)"][0] / base_fit,
+            "score_ratio": rows["skvae (training loop)"][1] / base_score,
+            "default_detector_score_rate": default_rate,
+            "train_seconds": {"skvae": skvae_trains, "loop": loop_trains},
+            "loop_best_score_batch": best_batch,
+            "score_seconds": {
+                "skvae": skvae_scores,
+                "loop": loop_scores,
+                "loop_by_batch": loop_scores_by_batch,
+                "skvae_default_detector": default_scores,
+            },
+        },
+    )
+    summarize(args)
+
+
+def summarize(args):
+    result = read_json(Path(args.out) / RESULTS_FILE)
+    data, rows, peak = result["data"], result["rows"], result["peak_gflops"]
+    train_flops, score_flops = result["train_flops"], result["score_flops"]
+    n, best_batch = data["n_images"], result["loop_best_score_batch"]
+    scores = result["score_seconds"]
     print(
-        f"data: {n} {source} images, {epochs} epochs, batch {bs}, "
-        f"{torch.get_num_threads()} torch threads, {platform.machine()}"
+        f"data: {n} {data['source']} images, {data['epochs']} epochs, "
+        f"batch {data['batch']}, {result['environment']['torch_threads']} torch "
+        f"threads, {result['environment']['machine']}"
     )
     print(
         f"FLOPs per image: training step {train_flops / 1e6:.1f} M, "
@@ -191,60 +238,29 @@ def main():
             f"| {name} | {fit_rate:.0f} | {fit_gf:.1f} ({100 * fit_gf / peak:.0f}%) "
             f"| {score_rate:.0f} | {score_gf:.1f} ({100 * score_gf / peak:.0f}%) |"
         )
-    base_fit, base_score = rows["hand-written loop"]
-    fit_ratio = rows["skvae (training loop)"][0] / base_fit
-    whole_ratio = rows["skvae (whole fit)"][0] / base_fit
-    score_ratio = rows["skvae (training loop)"][1] / base_score
     print(
-        f"\nratios vs hand-written: fit (training loop) {fit_ratio:.3f}, "
-        f"fit (whole, incl. threshold and latent statistics passes) {whole_ratio:.3f}, "
-        f"scoring {score_ratio:.3f}"
+        f"\nratios vs hand-written: fit (training loop) {result['fit_ratio']:.3f}, "
+        "fit (whole, incl. threshold and latent statistics passes) "
+        f"{result['whole_fit_ratio']:.3f}, scoring {result['score_ratio']:.3f}"
     )
+    default_rate = result["default_detector_score_rate"]
     print(
         f"default detector (score_type='auto'): {default_rate:.0f} img/s, "
         f"{rows['skvae (whole fit)'][1] / default_rate:.2f}x the scoring time of "
         "the VAE alone; "
-        f"scoring seconds skvae {np.round(skvae_scores, 3).tolist()}, "
-        f"loop at its best batch ({best_batch}) {np.round(loop_scores, 3).tolist()}"
+        f"scoring seconds skvae {np.round(scores['skvae'], 3).tolist()}, "
+        f"loop at its best batch ({best_batch}) {np.round(scores['loop'], 3).tolist()}"
     )
     print(
         "loop scoring img/s by batch: "
         + ", ".join(
             f"{batch}: {n / min(times):.0f}"
-            for batch, times in loop_scores_by_batch.items()
+            for batch, times in scores["loop_by_batch"].items()
         )
     )
+    trains = result["train_seconds"]
     print(
-        f"training seconds ({args.repeats} alternating repeats): "
-        f"skvae {np.round(skvae_trains, 2).tolist()}, "
-        f"loop {np.round(loop_trains, 2).tolist()}"
+        f"training seconds (alternating repeats): "
+        f"skvae {np.round(trains['skvae'], 2).tolist()}, "
+        f"loop {np.round(trains['loop'], 2).tolist()}"
     )
-    if args.output:
-        with open(args.output, "w") as f:
-            json.dump(
-                {
-                    "rows": rows,
-                    "train_flops": train_flops,
-                    "score_flops": score_flops,
-                    "peak_gflops": peak,
-                    "fit_ratio": fit_ratio,
-                    "whole_fit_ratio": whole_ratio,
-                    "score_ratio": score_ratio,
-                    "default_detector_score_rate": default_rate,
-                    "train_seconds": {"skvae": skvae_trains, "loop": loop_trains},
-                    "loop_best_score_batch": best_batch,
-                    "score_seconds": {
-                        "skvae": skvae_scores,
-                        "loop": loop_scores,
-                        "loop_by_batch": loop_scores_by_batch,
-                        "skvae_default_detector": default_scores,
-                    },
-                    "args": vars(args),
-                },
-                f,
-                indent=1,
-            )
-
-
-if __name__ == "__main__":
-    main()

@@ -14,11 +14,9 @@ classes, the per-class ROC-AUCs, total fit and score seconds. Every fit is
 appended to the JSON as it finishes, so an interrupted run keeps its results.
 Example (about an hour on one core)::
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/architecture.py \\
-        --classes 0 2 6 9 --threads 1 --out benchmarks/results/architecture.md
+    python -m benchmarks architecture run --classes 0 2 6 9
 """
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -26,18 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _environment import environment  # benchmarks/ is on sys.path when run
 from sklearn.metrics import roc_auc_score
-from speed import flops_per_image
 
 from skvae import VAEOutlierDetector
-from skvae.benchmark._methods import (
-    MethodResult,
-    _timed,
-    run_pyod_deep_svdd,
-    run_pyod_vae,
-)
+from skvae.benchmark import METHODS
 from skvae.datasets import load_fashion_mnist, one_class_split
+
+from .._shared import environment, read_json
+from .speed import flops_per_image
+
+RESULTS_FILE = "architecture.json"
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,7 @@ DEFAULT_CONFIGS = [
     "5-epochs",
     "40-epochs",
 ]
-PYOD = {"PyOD DeepSVDD": run_pyod_deep_svdd, "PyOD VAE": run_pyod_vae}
+PYOD = {"PyOD DeepSVDD": METHODS["pyod-deepsvdd"], "PyOD VAE": METHODS["pyod-vae"]}
 CLASS_NAMES = [
     "T-shirt",
     "Trouser",
@@ -95,8 +91,7 @@ CLASS_NAMES = [
 ]
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--classes", type=int, nargs="+", default=[0, 2, 6, 9])
     parser.add_argument(
         "--configs",
@@ -108,41 +103,43 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-pyod", action="store_true", help="skip PyOD DeepSVDD and VAE"
     )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--data-home", default=None)
-    parser.add_argument(
-        "--out", default="benchmarks/results/architecture.md", type=Path
-    )
-    return parser.parse_args(argv)
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
 
 
 def run_config(config, X_inlier, X_test, random_state):
     """Fit one configuration; return its result, epochs run and MFLOPs/image."""
     detector = VAEOutlierDetector(**config.params(), random_state=random_state)
-    _, fit_seconds = _timed(detector.fit, X_inlier)
-    scores, score_seconds = _timed(detector.score_samples, X_test)
+    _, fit_seconds = timed(detector.fit, X_inlier)
+    scores, score_seconds = timed(detector.score_samples, X_test)
     epochs = len(detector.history_)
     batch = torch.from_numpy(X_inlier[: detector.batch_size] / np.float32(255))
     # After scoring: the count runs a training step's forward and backward.
     mflops = flops_per_image(detector.net_.module_, batch.unsqueeze(1), True) / 1e6
-    return MethodResult(scores, fit_seconds, score_seconds), epochs, mflops
+    return (scores, fit_seconds, score_seconds), epochs, mflops
 
 
 def record(name, inlier_class, is_inlier, result, **extra):
-    scores = np.asarray(result.scores, dtype=np.float64)
+    """``result``: (scores, fit seconds, score seconds)."""
+    scores, fit_seconds, score_seconds = result
+    scores = np.asarray(scores, dtype=np.float64)
     finite = bool(np.all(np.isfinite(scores)))
     return {
         "method": name,
         "inlier_class": int(inlier_class),
         "roc_auc": float(roc_auc_score(is_inlier, scores)) if finite else None,
-        "fit_seconds": result.fit_seconds,
-        "score_seconds": result.score_seconds,
+        "fit_seconds": fit_seconds,
+        "score_seconds": score_seconds,
         **extra,
     }
 
 
-def summarize(records, classes):
+def summary_rows(records, classes):
     """One row per method, in first-seen order."""
     rows = {}
     for r in records:
@@ -196,7 +193,7 @@ def markdown(rows, classes):
 
 
 def write(args, records, wall_start, done):
-    rows = summarize(records, args.classes)
+    rows = summary_rows(records, args.classes)
     report = {
         "complete": done,
         "classes": args.classes,
@@ -204,16 +201,15 @@ def write(args, records, wall_start, done):
         "rows": rows,
         "wall_seconds": time.perf_counter() - wall_start,
         "date": time.strftime("%Y-%m-%d"),
-        "environment": environment(args),
+        "environment": environment(),
     }
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    args.out.write_text(markdown(rows, args.classes) + "\n")
+    out = Path(args.out) / RESULTS_FILE
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown(rows, args.classes) + "\n")
     return rows
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+def run(args):
     train = load_fashion_mnist(args.data_home, subset="train")
     test = load_fashion_mnist(args.data_home, subset="test")
     configs = [c for c in CONFIGS if c.name in args.configs]
@@ -223,7 +219,6 @@ def main(argv=None):
         f"{torch.get_num_threads()} torch thread(s)",
         flush=True,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     wall = time.perf_counter()
     records = []
     mflops = {}
@@ -237,7 +232,7 @@ def main(argv=None):
         )
         for config in configs:
             result, epochs, mflops[config.name] = run_config(
-                config, X_inlier, X_test, args.random_state
+                config, X_inlier, X_test, args.seed
             )
             records.append(
                 record(
@@ -257,17 +252,21 @@ def main(argv=None):
             print(json.dumps(records[-1]), flush=True)
             write(args, records, wall, done=False)
         if not args.no_pyod:
-            for name, run in PYOD.items():
-                (result,) = run(
-                    X_inlier, X_test, epochs=None, random_state=args.random_state
+            for name, method in PYOD.items():
+                (result,) = method(
+                    X_inlier, X_test, epochs=None, random_state=args.seed
                 ).values()
+                result = (result.scores, result.fit_seconds, result.score_seconds)
                 records.append(record(name, inlier_class, is_inlier, result))
                 print(json.dumps(records[-1]), flush=True)
                 write(args, records, wall, done=False)
-    rows = write(args, records, wall, done=True)
-    print(markdown(rows, args.classes))
-    print(f"wall time {time.perf_counter() - wall:.0f} s")
+    write(args, records, wall, done=True)
+    summarize(args)
 
 
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    report = read_json(Path(args.out) / RESULTS_FILE)
+    for row in report["rows"]:  # JSON keys are strings
+        row["auc"] = {int(c): auc for c, auc in row["auc"].items()}
+    print(markdown(report["rows"], report["classes"]))
+    print(f"wall time {report['wall_seconds']:.0f} s, complete: {report['complete']}")

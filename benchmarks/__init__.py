@@ -1,0 +1,1 @@
+"""skvae's benchmarks: run ``python -m benchmarks`` from the repository root."""

@@ -1,0 +1,18 @@
+"""The experiments of ``python -m benchmarks``, by name, with one line each.
+
+Each module here defines ``add_arguments(parser)`` (its ``run`` options),
+``run(args)`` and ``summarize(args)`` (tables from the results in
+``args.out``), and may define ``add_summary_arguments(parser)``. ``args``
+also holds the shared ``threads``, ``seed`` and ``out``.
+"""
+
+EXPERIMENTS = {
+    "speed": "the VAE's training and scoring against a hand-written torch loop",
+    "latency": "one row's and many rows' scoring time against the raw forward pass",
+    "memory": "peak memory of scoring a memmap as it grows",
+    "scaling": "fit and scoring time and memory of the default detector, 6k to 200k rows",
+    "image_folder": "loading a folder of image files through the memmap cache",
+    "architecture": "one-class ROC-AUC against fit seconds of network sizes and epochs",
+    "thresholds": "do held-out thresholds, p-values and FDR control keep their promises",
+    "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
+}
