@@ -8,11 +8,11 @@ also holds the shared ``threads``, ``seed`` and ``out``.
 
 EXPERIMENTS = {
     "speed": "the VAE's training and scoring against a hand-written torch loop",
-    "latency": "one row's and many rows' scoring time against the raw forward pass",
+    "latency": "scoring time of one row and of many against the raw forward pass",
     "memory": "peak memory of scoring a memmap as it grows",
-    "scaling": "fit and scoring time and memory of the default detector, 6k to 200k rows",
+    "scaling": "time and memory of the default detector from 6k to 200k rows",
     "image_folder": "loading a folder of image files through the memmap cache",
-    "architecture": "one-class ROC-AUC against fit seconds of network sizes and epochs",
-    "thresholds": "do held-out thresholds, p-values and FDR control keep their promises",
+    "architecture": "one-class ROC-AUC against fit seconds of widths and epochs",
+    "thresholds": "do thresholds, p-values and FDR control keep their promises",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

@@ -138,5 +138,6 @@ def summarize(args):
     output_mib = (last["n_rows"] - first["n_rows"]) * 8 / 2**20
     print(
         f"\nanonymous peak growth from {first['n_rows']:,} to "
-        f"{last['n_rows']:,} rows: {growth:.1f} MiB (output array: {output_mib:.1f} MiB)"
+        f"{last['n_rows']:,} rows: {growth:.1f} MiB "
+        f"(output array: {output_mib:.1f} MiB)"
     )
