@@ -206,3 +206,21 @@ def measure_rss(fn):
         "total_peak_mib": peak[1] / 1024,
     }
     return result, seconds, memory
+
+
+def run_detection_command(options, out, *, threads, seed):
+    """Run ``python -m skvae.benchmark OPTIONS`` writing into the folder ``out``.
+
+    The command saves each finished method and split in ``out/records.jsonl``
+    and continues an interrupted run from there.
+    """
+    command = [sys.executable, "-m", "skvae.benchmark", *options]
+    command += ["--output-dir", str(out), "--threads", str(threads)]
+    if "--random-state" not in options:
+        command += ["--random-state", str(seed)]
+    subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+        check=True,
+    )

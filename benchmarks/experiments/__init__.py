@@ -14,5 +14,7 @@ EXPERIMENTS = {
     "image_folder": "loading a folder of image files through the memmap cache",
     "architecture": "one-class ROC-AUC against fit seconds of widths and epochs",
     "thresholds": "do thresholds, p-values and FDR control keep their promises",
+    "detection": "runs of python -m skvae.benchmark and their option tables",
+    "contamination": "training data with anomalies in it, and tables: the summary",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

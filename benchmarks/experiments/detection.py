@@ -1,32 +1,52 @@
-"""Summarise the detection benchmarks: each option on each benchmark, and the targets.
+"""Detection quality: runs of ``python -m skvae.benchmark`` and their tables.
 
-Reads the ``records.jsonl`` of ``python -m skvae.benchmark`` runs (one folder
-per benchmark) and prints, per benchmark, every skvae option and baseline
-with its mean ROC-AUC, mean average precision, total fit seconds and its
-worst gap to the best baseline of a split; then the issue's checks for the
-default (``skvae[auto]``). Writes the tables as markdown and the records
-without their ROC curves as JSON (small enough to commit).
+``run`` calls the shipped command with the options after ``--``, writing
+into ``OUT/NAME`` (``records.jsonl`` saved as each method and split
+finishes, an interrupted run continued; ``results.md``, ``results.json``).
+``summarize`` prints, per run folder, every skvae option and baseline with
+its mean ROC-AUC, mean average precision, worst gap to the best baseline of
+a split and total fit seconds, then the checks of the default
+(``skvae[auto]``), and writes them to ``OUT/summary.md``.
 
-    python benchmarks/summarize_detection.py \\
-        fmnist-one-class=benchmark-results/fmnist-one-class \\
-        fmnist-multi=benchmark-results/fmnist-multi \\
-        digits-multi=benchmark-results/digits-multi \\
-        breast-cancer=benchmark-results/breast-cancer \\
-        --out benchmarks/results/detection
+    python -m benchmarks detection run --name fmnist_one_class -- \\
+        --dataset fashion-mnist --methods skvae isolation-forest pyod-vae
+    python -m benchmarks detection summarize --runs fmnist_one_class
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
+from .._shared import read_jsonl, run_detection_command
+
 DEFAULT = "skvae[auto]"
 
 
+def add_arguments(parser):
+    parser.add_argument("--name", required=True, help="the run's folder in OUT")
+    parser.add_argument(
+        "options",
+        nargs="*",
+        help="after --: the options of python -m skvae.benchmark",
+    )
+
+
+def add_summary_arguments(parser):
+    parser.add_argument(
+        "--runs", nargs="*", help="run folders in OUT (default: every one)"
+    )
+
+
+def run(args):
+    run_detection_command(
+        args.options, Path(args.out) / args.name, threads=args.threads, seed=args.seed
+    )
+
+
 def load(folder):
-    with open(Path(folder) / "records.jsonl") as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    """A run's records without their ROC curves."""
+    records = read_jsonl(Path(folder) / "records.jsonl")
     for record in records:
         record.pop("fpr", None)
         record.pop("tpr", None)
@@ -84,25 +104,15 @@ def table(records):
     return "\n".join(lines), checks, len(splits)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("benchmarks", nargs="+", help="name=folder")
-    parser.add_argument("--out", default=None, help="prefix of the .md and .json")
-    args = parser.parse_args()
-    markdown, everything = [], {}
-    for item in args.benchmarks:
-        name, folder = item.split("=", 1)
-        records = load(folder)
-        text, checks, n_splits = table(records)
+def summarize(args):
+    out = Path(args.out)
+    names = args.runs or sorted(
+        folder.name for folder in out.iterdir() if (folder / "records.jsonl").exists()
+    )
+    markdown = []
+    for name in names:
+        text, checks, n_splits = table(load(out / name))
         markdown.append(f"### {name} ({n_splits} splits)\n\n{text}\n")
         markdown.append(f"Default checks: `{json.dumps(checks)}`\n")
-        everything[name] = {"checks": checks, "records": records}
     print("\n".join(markdown))
-    if args.out:
-        Path(f"{args.out}.md").write_text("\n".join(markdown))
-        with open(f"{args.out}.json", "w") as f:
-            json.dump(everything, f, indent=0)
-
-
-if __name__ == "__main__":
-    main()
+    (out / "summary.md").write_text("\n".join(markdown))

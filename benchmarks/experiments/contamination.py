@@ -1,44 +1,84 @@
-"""Summarise the benchmarks of contaminated training data and of tables.
+"""Training data with anomalies in it, and tables: runs and their summary.
 
-Reads the ``records.jsonl`` of ``python -m skvae.benchmark`` runs and prints
-markdown tables:
+``run`` is ``detection``'s: ``python -m skvae.benchmark`` with the options
+after ``--``, into ``OUT/NAME``. ``summarize`` reads the runs' records in
+``OUT`` and prints markdown tables (written to ``OUT/summary.md``):
 
 - ``--levels``: one-class runs of one data set at several training
-  contaminations (``name=folder`` each, e.g. ``0=...``): every method's mean
-  ROC-AUC per level and what it loses from the first level to the last; and
-  per class for the default and the two reference baselines.
-- ``--tables``: tabular runs (``name=folder`` each): the mean ROC-AUC of
-  the default and every baseline per table, and their mean rank over the
-  tables (1 = best; methods tied share the mean of their ranks; the
-  default's parts are left out of the ranking).
-- ``--probe``: the JSON lines of ``benchmarks/contamination_terms.py``:
-  each candidate score's mean ROC-AUC per contamination level, over the
-  classes every level holds.
-- ``--seeds``: one-class runs of the default at several seeds (``seed=folder``;
-  the first also holds the baselines): each class's mean and spread
-  (max - min) over the seeds, and its gap to the best baseline.
+  contaminations (``level=folder``): every method's mean ROC-AUC per level
+  and what it loses from the first level to the last; and per class for the
+  default and the two reference baselines.
+- ``--seeds``: one-class runs of the default at several seeds
+  (``seed=folder``; the first also holds the baselines): each class's mean
+  and spread (max - min) over the seeds, and its gap to the best baseline.
+- ``--probe``: the records of the ``score_parts`` experiment: each
+  candidate score's mean ROC-AUC per contamination level, over the classes
+  every level holds.
 - ``--multi``: runs with several normal classes (``name=folder``): each
-  method's mean ROC-AUC, mean AP and worst split against the best baseline
-  (``summarize_detection.table``).
+  method's mean ROC-AUC, mean AP and worst split against the best baseline.
+- ``--tables``: folders of tabular runs (one sub-folder per table): the mean
+  ROC-AUC of the default and every baseline per table, and their mean rank
+  over the tables (1 = best; methods tied share the mean of their ranks; the
+  default's parts are left out of the ranking); each to
+  ``OUT/FOLDER.md``.
 
-    python benchmarks/summarize_contamination.py \\
-        --levels 0=DIR/fmnist_one_class_00 5=DIR/fmnist_one_class_05 \\
-                 10=DIR/fmnist_one_class_10 \\
-        --tables breast-cancer=DIR/tables_00/breast-cancer ... \\
-        --multi digits-first-five=DIR/digits_first_five_5 ... \\
-        --out benchmarks/results/contamination/summary.md
+    python -m benchmarks contamination run --name fmnist_one_class_05 -- \\
+        --dataset fashion-mnist --train-contamination 0.05 --methods skvae lof
+    python -m benchmarks contamination summarize
 """
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
-from summarize_detection import DEFAULT, load
-from summarize_detection import table as split_table
+
+from .._shared import read_jsonl
+from .detection import DEFAULT, load
+from .detection import add_arguments as add_arguments  # the same runs
+from .detection import run as run
+from .detection import table as split_table
 
 REFERENCES = ("IsolationForest", "PyOD VAE")
+
+
+def add_summary_arguments(parser):
+    parser.add_argument(
+        "--levels",
+        nargs="*",
+        default=[
+            "0=fmnist_one_class_00",
+            "5=fmnist_one_class_05",
+            "10=fmnist_one_class_10",
+        ],
+        help="level=folder",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="*",
+        default=[
+            "0=fmnist_one_class_00",
+            "1=fmnist_one_class_00_seed1",
+            "2=fmnist_one_class_00_seed2",
+        ],
+        help="seed=folder",
+    )
+    parser.add_argument(
+        "--probe", default="probe_terms.jsonl", help="score_parts records"
+    )
+    parser.add_argument(
+        "--multi",
+        nargs="*",
+        default=[
+            "fmnist-first-five=fashion-mnist_first_five_5",
+            "fmnist-random=fashion-mnist_random_5",
+            "digits-first-five=digits_first_five_5",
+            "digits-random=digits_random_5",
+        ],
+        help="name=folder",
+    )
+    parser.add_argument(
+        "--tables", nargs="*", default=["tables_00", "tables_05"], help="folders"
+    )
 
 
 def mean_auc_by_method(records):
@@ -136,7 +176,7 @@ def tables_table(tables):
 
 def probe_table(path):
     """Candidate scores x contamination levels of contamination_terms.py's records."""
-    records = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    records = read_jsonl(path)
     levels = sorted({r["contamination"] for r in records})
     classes = set.intersection(
         *({r["class"] for r in records if r["contamination"] == c} for c in levels)
@@ -194,38 +234,51 @@ def seeds_table(seeds):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--levels", nargs="*", default=[], help="level=folder")
-    parser.add_argument("--tables", nargs="*", default=[], help="name=folder")
-    parser.add_argument("--multi", nargs="*", default=[], help="name=folder")
-    parser.add_argument("--probe", default=None, help="contamination_terms.py output")
-    parser.add_argument("--seeds", nargs="*", default=[], help="seed=folder")
-    parser.add_argument("--out", default=None, help="markdown file to write")
-    args = parser.parse_args()
-    split = [item.split("=", 1) for item in args.levels]
+def summarize(args):
+    out = Path(args.out)
+    pairs = [(name, out / folder) for name, folder in _split(args.levels)]
     parts = []
-    if split:
-        text, n_splits = levels_table(split)
+    if pairs:
+        text, n_splits = levels_table(pairs)
         parts.append(f"### Training contamination ({n_splits} classes)\n\n{text}\n")
-    if args.tables:
-        text = tables_table([item.split("=", 1) for item in args.tables])
-        parts.append(f"### Tables\n\n{text}\n")
-    if args.seeds:
-        text = seeds_table([item.split("=", 1) for item in args.seeds])
+    seeds = [(name, out / folder) for name, folder in _split(args.seeds)]
+    if seeds:
+        text = seeds_table(seeds)
         parts.append(f"### The clean default over seeds\n\n{text}\n")
     if args.probe:
-        text, classes = probe_table(args.probe)
+        text, classes = probe_table(out / args.probe)
         parts.append(f"### Score parts (classes {classes})\n\n{text}\n")
-    for item in args.multi:
-        name, folder = item.split("=", 1)
-        text, checks, n_splits = split_table(load(folder))
+    for name, folder in _split(args.multi):
+        text, _, n_splits = split_table(load(out / folder))
         parts.append(f"### {name} ({n_splits} splits)\n\n{text}\n")
     markdown = "\n".join(parts)
     print(markdown)
-    if args.out:
-        Path(args.out).write_text(markdown)
+    (out / "summary.md").write_text(markdown)
+    for folder in args.tables:
+        tables = sorted(
+            (table.name, table)
+            for table in (out / folder).iterdir()
+            if (table / "records.jsonl").exists()
+        )
+        text = f"### Tables\n\n{tables_table(_table_order(tables))}\n"
+        print(text)
+        (out / f"{folder}.md").write_text(text)
 
 
-if __name__ == "__main__":
-    main()
+def _split(items):
+    return [item.split("=", 1) for item in items]
+
+
+def _table_order(tables):
+    """The real tables first, then each synthetic kind (as the docs list them)."""
+    kinds = ("", "_local", "_global", "_dependency", "_clustered")
+    datasets = ("breast-cancer", "wine", "diabetes", "digits-flat")
+
+    def key(item):
+        name = item[0]
+        kind = next((k for k in kinds[1:] if name.endswith(k)), "")
+        dataset = name[: len(name) - len(kind)]
+        rank = datasets.index(dataset) if dataset in datasets else len(datasets)
+        return kinds.index(kind), rank, name
+
+    return sorted(tables, key=key)
