@@ -16,5 +16,7 @@ EXPERIMENTS = {
     "thresholds": "do thresholds, p-values and FDR control keep their promises",
     "detection": "runs of python -m skvae.benchmark and their option tables",
     "contamination": "training data with anomalies in it, and tables: the summary",
+    "score_parts": "which score part survives anomalies in training images",
+    "table_score_parts": "which score suits rows of features, ranked against baselines",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

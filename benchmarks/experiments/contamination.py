@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from .._shared import read_jsonl
+from .._shared import RESULTS, read_jsonl
 from .detection import DEFAULT, load
 from .detection import add_arguments as add_arguments  # the same runs
 from .detection import run as run
@@ -63,7 +63,9 @@ def add_summary_arguments(parser):
         help="seed=folder",
     )
     parser.add_argument(
-        "--probe", default="probe_terms.jsonl", help="score_parts records"
+        "--probe",
+        default=str(RESULTS / "score_parts" / "one_class.jsonl"),
+        help="records of the score_parts experiment",
     )
     parser.add_argument(
         "--multi",

@@ -9,30 +9,28 @@ standardised sum of parts is what ``score_type`` would give for that tuple,
 and the networks are the same whatever the tuple holds (the VAE and the
 transformation classifier always train, from the same seed), so every row of
 a class comes from the same fit. Appends one JSON line per (class, level) to
-``--out`` and skips the ones there. With ``--normal-classes`` the normal
-data are those classes together (the benchmark's multi-class protocol, 5%
-of the test set anomalies) instead of one class at a time.
+``OUT/NAME.jsonl`` and skips the ones there. With ``--normal-classes`` the
+normal data are those classes together (the benchmark's multi-class
+protocol, 5% of the test set anomalies) instead of one class at a time.
+``summarize`` prints each candidate's mean ROC-AUC per level.
 
-    python benchmarks/contamination_terms.py --classes 0 2 5 6 8 9 \\
-        --levels 0 0.1 --threads 1 \\
-        --out benchmarks/results/contamination/probe_terms.jsonl
-    python benchmarks/contamination_terms.py --normal-classes 0 1 2 3 4 \\
-        --max-train-per-class 2000 --levels 0.05 --threads 1 \\
-        --out benchmarks/results/contamination/probe_terms_multi.jsonl
+    python -m benchmarks score_parts run --classes 0 2 5 6 8 9 --levels 0 0.1
+    python -m benchmarks score_parts run --normal-classes 0 1 2 3 4 \\
+        --max-train-per-class 2000 --levels 0.05 --name multi_class
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from skvae import VAEOutlierDetector
 from skvae.datasets import load_fashion_mnist, normal_classes_split, one_class_split
 from skvae.terms import NeighborScore, OutputScore
+
+from .._shared import append_jsonl, read_jsonl
 
 NEIGHBORS = (5, 20, 50, 100, 200, 400)
 
@@ -65,57 +63,55 @@ def split(args, train, test, normal, level):
             *data,
             inlier_class=normal,
             train_contamination=level,
-            random_state=np.random.RandomState([args.random_state, normal]),
+            random_state=np.random.RandomState([args.seed, normal]),
         )
     return normal_classes_split(
         *data,
         normal_classes=normal,
         max_train_per_class=args.max_train_per_class,
         train_contamination=level,
-        random_state=np.random.RandomState(args.random_state),
+        random_state=np.random.RandomState(args.seed),
     )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--classes", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.1])
     parser.add_argument("--normal-classes", type=int, nargs="+", default=None)
     parser.add_argument("--max-train-per-class", type=int, default=None)
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-home", default=None)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    parser.add_argument("--name", default="one_class", help="records OUT/NAME.jsonl")
+
+
+def add_summary_arguments(parser):
+    parser.add_argument("--name", default="one_class", help="records OUT/NAME.jsonl")
+
+
+def run(args):
     train = load_fashion_mnist(args.data_home, subset="train")
     test = load_fashion_mnist(args.data_home, subset="test")
-    out = Path(args.out)
-    done = set()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            record = json.loads(line)
-            key = json.dumps(record["class"])
-            done.add((key, record["contamination"], record["seed"]))
+    out = Path(args.out) / f"{args.name}.jsonl"
+    done = {
+        (json.dumps(r["class"]), r["contamination"], r["seed"]) for r in read_jsonl(out)
+    }
     groups = [args.normal_classes] if args.normal_classes else args.classes
     for normal in groups:
         for level in args.levels:
             key = normal if isinstance(normal, int) else list(normal)
-            if (json.dumps(key), level, args.random_state) in done:
+            if (json.dumps(key), level, args.seed) in done:
                 continue
             X_fit, X_eval, is_inlier = split(args, train, test, normal, level)
             start = time.perf_counter()
             detector = VAEOutlierDetector(
                 score_type=tuple(term for _, term in parts()),
-                random_state=args.random_state,
+                random_state=args.seed,
             ).fit(X_fit)
             scored = list(detector.score_parts(X_eval).values())
             by_name = dict(zip((name for name, _ in parts()), scored, strict=True))
             record = {
                 "class": key,
                 "contamination": level,
-                "seed": args.random_state,
+                "seed": args.seed,
                 "seconds": round(time.perf_counter() - start, 1),
             }
             for name, summed in candidates().items():
@@ -123,10 +119,12 @@ def main():
                 record[name] = round(100 * roc_auc_score(is_inlier, score), 2)
                 ap = average_precision_score(1 - is_inlier, -score)
                 record[f"{name}_ap"] = round(100 * ap, 2)
-            with open(out, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_jsonl(out, record)
             print(key, level, record["noelbo_auto"], flush=True)
 
 
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    from .contamination import probe_table
+
+    text, classes = probe_table(Path(args.out) / f"{args.name}.jsonl")
+    print(f"### Score parts (classes {classes})\n\n{text}")

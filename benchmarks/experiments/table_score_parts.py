@@ -7,29 +7,28 @@ wine, diabetes and flat digits), at one training contamination, fits one
 part studied, sums the standardised parts (``score_parts``) into each
 candidate score, and ranks each candidate, in turn, against the baselines of
 the ``python -m skvae.benchmark`` runs of the same splits (``--baselines``,
-the folder holding one run per table). The splits are the benchmark's
-(``tabular_splits`` with the same arguments). Flat digits' 64 features are
-8x8 images to the detector: there the candidates keep the image default.
+the folder holding one run per table, by default the contamination
+experiment's ``tables_LEVEL``). The splits are the benchmark's
+(``skvae.benchmark.benchmark_splits`` with the same options). Flat digits'
+64 features are 8x8 images to the detector: there the candidates keep the
+image default. Records go to ``OUT/contamination_LEVEL.jsonl`` (one line per
+table and split, resumed), the table to ``OUT/contamination_LEVEL.md``.
 
-    python benchmarks/table_terms.py --train-contamination 0.05 \\
-        --out benchmarks/results/contamination/table_terms_05.jsonl \\
-        --baselines benchmarks/results/contamination/tables_05
+    python -m benchmarks table_score_parts run --train-contamination 0.05
 """
 
-import argparse
-import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import torch
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
-from summarize_contamination import mean_auc_by_method, named_failures
-from summarize_detection import load
 
 from skvae import VAEOutlierDetector
-from skvae.benchmark.__main__ import standardized, tabular_splits
+from skvae.benchmark import benchmark_splits
+
+from .._shared import RESULTS, append_jsonl, read_jsonl
+from .contamination import mean_auc_by_method, named_failures
+from .detection import load
 
 FLAT_PARTS = ("elbo", "reconstruction", "latent_knn", "input_knn")
 IMAGE_DEFAULT = ("latent_knn", "transformation", "transformation_knn")
@@ -68,11 +67,11 @@ def tables():
     return real + synthetic
 
 
-def split_record(table, split, X_fit, X_eval, is_inlier):
+def split_record(table, split, X_fit, X_eval, is_inlier, seed):
     """Fit once; each candidate's ROC-AUC on the split."""
     images = X_fit.shape[1] == 64  # read as 8x8 images
     parts = (*FLAT_PARTS[:3], *IMAGE_DEFAULT[1:]) if images else FLAT_PARTS
-    detector = VAEOutlierDetector(score_type=parts, random_state=0).fit(X_fit)
+    detector = VAEOutlierDetector(score_type=parts, random_state=seed).fit(X_fit)
     scores = detector.score_parts(X_eval)
     aucs = {}
     for name, names in CANDIDATES.items():
@@ -82,37 +81,45 @@ def split_record(table, split, X_fit, X_eval, is_inlier):
     return {"table": table, "split": split, "images": images, "roc_auc": aucs}
 
 
+def level_name(args):
+    return f"contamination_{round(100 * args.train_contamination):02d}"
+
+
+def add_arguments(parser):
+    parser.add_argument("--train-contamination", type=float, default=0.0)
+    parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument(
+        "--baselines",
+        help="folder of the benchmark's table runs (default: tables_LEVEL)",
+    )
+
+
+def add_summary_arguments(parser):
+    parser.add_argument("--train-contamination", type=float, default=0.0)
+    parser.add_argument("--baselines", help="folder of the benchmark's table runs")
+
+
 def run(args):
-    """Append one JSON line per (table, split); skip the ones in ``--out``."""
-    out = Path(args.out)
-    done = set()
-    if out.exists():
-        done = {
-            (r["table"], r["split"])
-            for r in map(json.loads, out.read_text().splitlines())
-        }
+    """Append one JSON line per (table, split); skip the ones already there."""
+    out = Path(args.out) / f"{level_name(args)}.jsonl"
+    done = {(r["table"], r["split"]) for r in read_jsonl(out)}
     for table, dataset, kind in tables():
-        split_args = SimpleNamespace(
-            splits=args.splits,
-            random_state=0,
-            anomaly_share=0.1,
-            train_contamination=args.train_contamination,
-            synthetic=kind,
-        )
-        for split, _, X_fit, X_eval, is_inlier in standardized(
-            tabular_splits(split_args, dataset)
-        ):
+        argv = ["--dataset", dataset, "--splits", str(args.splits)]
+        argv += ["--anomaly-share", "0.1", "--random-state", "0"]
+        argv += ["--train-contamination", str(args.train_contamination)]
+        argv += ["--synthetic", kind] if kind else []
+        for split, _, X_fit, X_eval, is_inlier in benchmark_splits(argv):
             if (table, split) in done:
                 continue
-            record = split_record(table, split, X_fit, X_eval, is_inlier)
-            with out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            record = split_record(table, split, X_fit, X_eval, is_inlier, args.seed)
+            append_jsonl(out, record)
             print(table, split, f"{record['roc_auc']['elbo + input_knn']:.1f}")
+    summarize(args)
 
 
 def rank_table(records_path, baselines_dir):
     """Each candidate's mean rank against the baselines, and its mean per table."""
-    records = [json.loads(line) for line in Path(records_path).read_text().splitlines()]
+    records = read_jsonl(records_path)
     names = [table for table, _, _ in tables()]
     folders = [Path(baselines_dir) / table for table in names]
     runs = [mean_auc_by_method(r) for r in named_failures([load(f) for f in folders])]
@@ -140,19 +147,9 @@ def rank_table(records_path, baselines_dir):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-contamination", type=float, default=0.0)
-    parser.add_argument("--splits", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", required=True, help="JSON lines, one per split")
-    parser.add_argument("--baselines", help="folder of the benchmark's table runs")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    run(args)
-    if args.baselines:
-        print(rank_table(args.out, args.baselines))
-
-
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    name = level_name(args)
+    baselines = args.baselines or RESULTS / "contamination" / f"tables_{name[-2:]}"
+    text = rank_table(Path(args.out) / f"{name}.jsonl", baselines)
+    print(text)
+    (Path(args.out) / f"{name}.md").write_text(text + "\n")
