@@ -12,17 +12,12 @@ Splits: one-class Fashion-MNIST (4,800 training rows after calibration;
 caps below that), and five normal classes (24,000 rows; the default cap
 binds).
 
-    OMP_NUM_THREADS=1 python benchmarks/knn_cap.py \\
-        --out benchmarks/results/knn_cap.jsonl
+    python -m benchmarks knn_cap run
 """
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from _environment import environment
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
@@ -31,18 +26,18 @@ from skvae.datasets import load_fashion_mnist, normal_classes_split, one_class_s
 from skvae.scoring import per_sample_outputs
 from skvae.terms import NeighborScore, StandardizedSum
 
+from .._shared import append_jsonl, environment, read_jsonl
+
+RESULTS_FILE = "knn_cap.jsonl"
+
 CAPS = (None, 20_000, 10_000, 4_000, 2_000, 1_000)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument("--one-class", type=int, nargs="*", default=[0, 5, 6, 8])
     parser.add_argument(
         "--normal-classes", type=int, nargs="*", default=[0, 1, 2, 3, 4]
     )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("knn_cap.jsonl"))
-    return parser.parse_args(argv)
 
 
 def outputs_of(detector, X):
@@ -70,8 +65,8 @@ def with_cap(score_term, cap):
     return StandardizedSum(parts)
 
 
-def run_split(name, X_train, X_test, is_inlier):
-    detector = VAEOutlierDetector(random_state=0).fit(X_train)
+def run_split(name, X_train, X_test, is_inlier, seed):
+    detector = VAEOutlierDetector(random_state=seed).fit(X_train)
     X_fit = np.delete(X_train, detector.calibration_indices_, axis=0)
     train, test = outputs_of(detector, X_fit), outputs_of(detector, X_test)
     rows = []
@@ -98,9 +93,7 @@ def run_split(name, X_train, X_test, is_inlier):
     return rows
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+def run(args):
     train = load_fashion_mnist(subset="train")
     test = load_fashion_mnist(subset="test")
     data = (train.images, train.target, test.images, test.target)
@@ -108,20 +101,33 @@ def main(argv=None):
         f"one-class {c}": one_class_split(*data, inlier_class=c) for c in args.one_class
     }
     X_fit, X_eval, is_inlier = normal_classes_split(
-        *data, normal_classes=args.normal_classes, random_state=0
+        *data, normal_classes=args.normal_classes, random_state=args.seed
     )
     splits[f"normal {args.normal_classes}"] = (X_fit, X_eval, is_inlier)
-    done = set()
-    if args.out.exists():
-        done = {json.loads(line)["split"] for line in args.out.read_text().splitlines()}
+    out = Path(args.out) / RESULTS_FILE
+    done = {record["split"] for record in read_jsonl(out)}
     for name, split in splits.items():
         if name in done:
             continue
-        rows = run_split(name, *split)
-        with args.out.open("a") as out:
-            for row in rows:
-                out.write(json.dumps({**row, "environment": environment(args)}) + "\n")
+        for row in run_split(name, *split, args.seed):
+            append_jsonl(out, {**row, "environment": environment()})
+    summarize(args)
 
 
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    records = read_jsonl(Path(args.out) / RESULTS_FILE)
+    caps = sorted({r["cap"] for r in records if r["cap"] is not None}, reverse=True)
+    print(
+        "| split (rows indexed without a cap) | no cap | "
+        + " | ".join(f"{cap:,}" for cap in caps)
+        + " |"
+    )
+    print("|---" * (len(caps) + 2) + "|")
+    for name in dict.fromkeys(r["split"] for r in records):
+        rows = {r["cap"]: r for r in records if r["split"] == name}
+        cells = [f"{rows[cap]['roc_auc']:.2f}" if cap in rows else "" for cap in caps]
+        print(
+            f"| {name} ({rows[None]['n_fit']:,}) | {rows[None]['roc_auc']:.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
