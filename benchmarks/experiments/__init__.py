@@ -19,5 +19,6 @@ EXPERIMENTS = {
     "score_parts": "which score part survives anomalies in training images",
     "table_score_parts": "which score suits rows of features, ranked against baselines",
     "knn_cap": "what a cap on the nearest-neighbour index costs in ROC-AUC",
+    "bpd_ood": "bits per dimension of Fashion-MNIST against outliers, by latent size",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

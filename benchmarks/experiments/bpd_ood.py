@@ -19,30 +19,24 @@ centred in a 28x28 frame, as MNIST digits are ("digits"); Fashion-MNIST test
 images inverted, ``1 - x`` ("inverted"); uniform noise on [0, 1]
 ("noise"). Example::
 
-    python benchmarks/bpd_ood.py --latent-dims 16 64 --n-train 6000 \\
-        --n-eval 1000 --threads 1 --out benchmarks/results/bpd_ood.md
+    python -m benchmarks bpd_ood run --latent-dims 16 64 --n-train 6000 --n-eval 1000
 """
 
-import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import torch
 from scipy.ndimage import zoom
 from sklearn.datasets import load_digits
 
-import skvae
 from skvae import VAEOutlierDetector
 from skvae.datasets import load_fashion_mnist
 from skvae.scoring import bits_per_dim, iwae_scores, latent_noise
 
+from .._shared import environment, read_json, write_json
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+
+def add_arguments(parser):
     parser.add_argument("--latent-dims", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--n-train", type=int, default=6000)
     parser.add_argument("--n-eval", type=int, default=1000)
@@ -50,10 +44,6 @@ def parse_args(argv=None):
     parser.add_argument(
         "--max-epochs", default="auto", help='int, or "auto" (the default)'
     )
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/bpd_ood.md")
-    return parser.parse_args(argv)
 
 
 def digits_28x28():
@@ -77,29 +67,24 @@ def evaluation_sets(train, test, n_eval, rng):
     }
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def run(args):
     max_epochs = args.max_epochs if args.max_epochs == "auto" else int(args.max_epochs)
     train = load_fashion_mnist(subset="train").images[: args.n_train]
     test = load_fashion_mnist(subset="test").images
-    sets = evaluation_sets(
-        train, test, args.n_eval, np.random.RandomState(args.random_state)
-    )
+    sets = evaluation_sets(train, test, args.n_eval, np.random.RandomState(args.seed))
     rows = []
     for latent_dim in args.latent_dims:
         det = VAEOutlierDetector(
             latent_dim,
             max_epochs=max_epochs,
             transformations=None,  # bits per dimension need the VAE only
-            random_state=args.random_state,
+            random_state=args.seed,
         )
         start = time.perf_counter()
         det.fit(train)
         # IWAE of the fitted VAE directly: a detector fitted with
         # score_type="iwae" would also score every training image with it.
-        noise = latent_noise(args.n_samples, latent_dim, args.random_state)
+        noise = latent_noise(args.n_samples, latent_dim, args.seed)
         row = {
             "latent_dim": latent_dim,
             "gamma": float(det.decoder_var_),
@@ -115,7 +100,19 @@ def main(argv=None):
         rows.append(row)
         print(row, flush=True)
 
-    names = list(sets)
+    write_json(
+        Path(args.out) / "bpd_ood.json",
+        {"environment": environment(), "sets": list(sets), "rows": rows},
+    )
+    summarize(args)
+
+
+def summarize(args):
+    result = read_json(Path(args.out) / "bpd_ood.json")
+    rows = result["rows"]
+    names = result.get("sets") or [
+        k for k in rows[0] if k not in ("latent_dim", "gamma", "fit_seconds")
+    ]
     lines = [
         "| latent | gamma | " + " | ".join(f"{n} BPD" for n in names) + " | fit s |",
         "|---|---|" + "---|" * len(names) + "---|",
@@ -128,21 +125,4 @@ def main(argv=None):
         )
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
-    meta = {
-        "args": vars(args),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-        "versions": {
-            "skvae": skvae.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-        },
-        "rows": rows,
-    }
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+    (Path(args.out) / "bpd_ood.md").write_text(table + "\n")
