@@ -20,5 +20,6 @@ EXPERIMENTS = {
     "table_score_parts": "which score suits rows of features, ranked against baselines",
     "knn_cap": "what a cap on the nearest-neighbour index costs in ROC-AUC",
     "bpd_ood": "bits per dimension of Fashion-MNIST against outliers, by latent size",
+    "bpd_dai_wipf": "Dai & Wipf (2019) table 1 with the paper's network",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

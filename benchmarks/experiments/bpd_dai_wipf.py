@@ -33,15 +33,11 @@ a stand-in with sharp strokes);
 Fashion-MNIST test images inverted (``255 - x``) and uniform 8-bit noise.
 Example (one thread per process; two processes run side by side)::
 
-    python benchmarks/bpd_dai_wipf.py train --kappa 16 --epochs 6 \\
-        --batch-size 16 --out benchmarks/results/bpd_dai_wipf
-    python benchmarks/bpd_dai_wipf.py evaluate --kappa 16 \\
-        --out benchmarks/results/bpd_dai_wipf
-    python benchmarks/bpd_dai_wipf.py summarize \\
-        --out benchmarks/results/bpd_dai_wipf
+    python -m benchmarks bpd_dai_wipf run train --kappa 16 --epochs 6 --batch-size 16
+    python -m benchmarks bpd_dai_wipf run evaluate --kappa 16
+    python -m benchmarks bpd_dai_wipf summarize
 """
 
-import argparse
 import json
 import os
 import time
@@ -49,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _environment import environment
 from scipy.ndimage import center_of_mass, zoom
 from sklearn.datasets import load_digits
 from skorch.callbacks import Callback, Checkpoint, LoadInitState
@@ -65,13 +60,14 @@ from skvae.scoring import (
     map_batches,
 )
 
+from .._shared import environment
+
 CHECKPOINTS = Path(os.environ.get("SKVAE_CHECKPOINTS", "/tmp/skvae_dai_wipf"))
 SIDE = 32
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["train", "evaluate", "summarize"])
+def add_arguments(parser):
+    parser.add_argument("command", choices=["train", "evaluate"])
     parser.add_argument("--kappa", type=int, default=16)
     parser.add_argument(
         "--gamma", choices=["closed_form", "jointly"], default="closed_form"
@@ -88,10 +84,6 @@ def parse_args(argv=None):
     parser.add_argument(
         "--curve-only", action="store_true", help="evaluate new epochs, no table"
     )
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/bpd_dai_wipf")
-    return parser.parse_args(argv)
 
 
 def pad_to_32(images):
@@ -170,7 +162,7 @@ def paper_model(args, max_epochs):
         lr=1e-4,
         batch_size=args.batch_size,
         max_epochs=max_epochs,
-        random_state=args.random_state,
+        random_state=args.seed,
         verbose=1,
     )
     if args.gamma == "jointly":
@@ -204,16 +196,14 @@ def train(args):
         "steps": sum(len(row["batches"]) for row in model.history_),
         "seconds_this_run": time.perf_counter() - start,
         "gamma": float(model.decoder_var_),
-        "environment": environment(args),
+        "environment": environment(),
     }
     (checkpoint_dir / "train.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(record)[:300])
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    {"train": train, "evaluate": evaluate, "summarize": summarize}[args.command](args)
+def run(args):
+    {"train": train, "evaluate": evaluate}[args.command](args)
 
 
 def digits_32x32():
@@ -358,8 +348,8 @@ def evaluate(args):
     checkpoint_dir = CHECKPOINTS / run_name(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    noise = latent_noise(args.n_samples, args.kappa, args.random_state)
-    sets = evaluation_sets(args.n_eval, args.random_state)
+    noise = latent_noise(args.n_samples, args.kappa, args.seed)
+    sets = evaluation_sets(args.n_eval, args.seed)
     curve_path = out / f"{run_name(args)}_curve.jsonl"
     curve = {row["epoch"]: row for row in read_curve(curve_path)}
     paths = snapshots(checkpoint_dir)
@@ -401,7 +391,7 @@ def evaluate(args):
         },
     }
     table["seconds"] = time.perf_counter() - start
-    table["environment"] = environment(args)
+    table["environment"] = environment()
     (out / f"{run_name(args)}_table.json").write_text(json.dumps(table, indent=1))
     print(json.dumps({k: table[k] for k in ("run", "steps", "gamma", "discrete")}))
 
@@ -567,7 +557,3 @@ def plot_curves(tables, out):
     images = Path("docs/images/bpd_dai_wipf")
     images.mkdir(parents=True, exist_ok=True)
     fig.savefig(images / "curves.png", dpi=110)
-
-
-if __name__ == "__main__":
-    main()
