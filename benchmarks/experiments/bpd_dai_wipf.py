@@ -519,17 +519,20 @@ def plot_curves(tables, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    histories = [CHECKPOINTS / t["run"] / "latest" / "history.json" for t in tables]
+    if not all(path.exists() for path in histories):
+        # The loss panel reads the training checkpoints, which stay on the
+        # machine that trained: keep the committed figure.
+        print(f"no training checkpoints in {CHECKPOINTS}: curves.png left as it is")
+        return
     fig, (ax_loss, ax_bpd) = plt.subplots(1, 2, figsize=(11, 5.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for table, color in zip(tables, colors, strict=False):
         run = table["run"]
-        if (CHECKPOINTS / run / "latest" / "history.json").exists():
-            loss = training_loss_bpd(run)
-            window = max(1, min(200, len(loss) // 5))
-            smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-            ax_loss.plot(
-                np.arange(window, len(loss) + 1), smooth, color=color, label=run
-            )
+        loss = training_loss_bpd(run)
+        window = max(1, min(200, len(loss) // 5))
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax_loss.plot(np.arange(window, len(loss) + 1), smooth, color=color, label=run)
         curve = read_curve(out / f"{run}_curve.jsonl")
         steps = [row["steps"] for row in curve]
         for name, style in (("test", "o-"), ("digits", "s--"), ("rendered", "^:")):

@@ -27,7 +27,6 @@ back-propagation. Examples::
     OMP_NUM_THREADS=1 python benchmarks/grad2vae.py --cost --threads 1
 """
 
-import argparse
 import json
 import math
 import time
@@ -35,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _environment import environment
 from sklearn.metrics import roc_auc_score
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import StepLR
@@ -56,8 +54,7 @@ FINAL_SCORES = ("elbo", "reconstruction", "auto")
 CURVE_ROWS = 2000
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--classes", type=int, nargs="+", default=list(range(10)))
     parser.add_argument(
         "--models", nargs="+", default=["grad2vae", "vanilla", "default"]
@@ -68,13 +65,9 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lr-drop", type=float, default=0.01)
     parser.add_argument("--hidden-dims", type=int, nargs=2, default=[32, 64])
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/grad2vae/one_class.jsonl")
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--cost-steps", type=int, default=5)
     parser.add_argument("--cost-repeats", type=int, default=3)
-    return parser.parse_args(argv)
 
 
 class TestAUCPerEpoch(Callback):
@@ -140,7 +133,7 @@ def paper_detector(model, args, curve):
         max_epochs=args.epochs,
         transformations=None,
         calibration_fraction=None,
-        random_state=args.random_state,
+        random_state=args.seed,
     )
 
 
@@ -164,7 +157,7 @@ def scores_of(detector, score_type, X):
 def run_one(model, label, data, args):
     X_train, X_test, is_inlier, curve = data
     if model == "default":
-        detector = VAEOutlierDetector(random_state=args.random_state)
+        detector = VAEOutlierDetector(random_state=args.seed)
     else:
         detector = paper_detector(model, args, curve)
     start = time.perf_counter()
@@ -210,7 +203,7 @@ def run_protocol(args):
         X_normal, X_all, is_inlier = one_class_split(
             X_train, y_train, X_test, y_test, inlier_class=label
         )
-        curve = curve_subset(X_all, is_inlier, args.random_state)
+        curve = curve_subset(X_all, is_inlier, args.seed)
         for model in args.models:
             if (label, model) in done:
                 continue
@@ -311,15 +304,8 @@ def run_cost(args):
         print(f"{name:24s} {seconds:.3f} s/step {epoch:6.1f} s/epoch x{ratio:.2f}")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def run(args):
     if args.cost:
         run_cost(args)
     else:
         run_protocol(args)
-
-
-if __name__ == "__main__":
-    main()
