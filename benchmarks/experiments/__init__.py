@@ -21,5 +21,6 @@ EXPERIMENTS = {
     "knn_cap": "what a cap on the nearest-neighbour index costs in ROC-AUC",
     "bpd_ood": "bits per dimension of Fashion-MNIST against outliers, by latent size",
     "bpd_dai_wipf": "Dai & Wipf (2019) table 1 with the paper's network",
+    "grad2vae": "Grad2VAE on one-class Fashion-MNIST: the paper's protocol and cost",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

@@ -18,13 +18,16 @@ every epoch (figure 6). ``pixel_auc`` is a second protocol: the ROC-AUC of the
 reconstruction as a per-pixel predictor of the binarised image (x > 0.5), over
 the normal class's test images only, a number that needs no anomalies.
 
-Each (class, model) result is appended to ``--out`` (JSON lines) as it
-finishes; a rerun skips what is there. ``--cost`` instead times training
-steps of the exact curvature against Hutchinson's estimate by double
-back-propagation. Examples::
+Each (class, model) result is appended to ``OUT/NAME.jsonl`` (JSON lines)
+as it finishes; a rerun skips what is there. ``--cost`` instead times
+training steps of the exact curvature against Hutchinson's estimate by
+double back-propagation (``OUT/cost.json``). ``summarize`` reads every
+``OUT/one_class*.jsonl`` and writes the tables (``OUT/grad2vae.md``) and the
+figure-6 plot. Examples::
 
-    OMP_NUM_THREADS=1 python benchmarks/grad2vae.py --classes 0 2 4 6 8 --threads 1
-    OMP_NUM_THREADS=1 python benchmarks/grad2vae.py --cost --threads 1
+    python -m benchmarks grad2vae run --classes 0 2 4 6 8 --name one_class_a
+    python -m benchmarks grad2vae run --cost
+    python -m benchmarks grad2vae summarize
 """
 
 import json
@@ -40,9 +43,18 @@ from torch.optim.lr_scheduler import StepLR
 
 from skvae import VAEOutlierDetector
 from skvae.datasets import load_fashion_mnist, one_class_split
-from skvae.nn import VAE, Grad2VAEDecoder, Grad2VAEEncoder, NegativeELBO, make_vae
-from skvae.nn._likelihoods import make_likelihood
+from skvae.nn import (
+    VAE,
+    BernoulliLikelihood,
+    GaussianLikelihood,
+    Grad2VAEDecoder,
+    Grad2VAEEncoder,
+    NegativeELBO,
+    make_vae,
+)
 from skvae.scoring import elbo_scores, reconstructed_means, reconstruction_scores
+
+from .._shared import append_jsonl, environment, read_jsonl, write_json
 
 CLASS_NAMES = (
     "T-shirt", "Trouser", "Pullover", "Dress", "Coat",
@@ -68,6 +80,15 @@ def add_arguments(parser):
     parser.add_argument("--cost", action="store_true")
     parser.add_argument("--cost-steps", type=int, default=5)
     parser.add_argument("--cost-repeats", type=int, default=3)
+    parser.add_argument("--name", default="one_class", help="records OUT/NAME.jsonl")
+
+
+def add_summary_arguments(parser):
+    parser.add_argument(
+        "--figure",
+        default="docs/images/grad2vae/curves.png",
+        help="where to draw figure 6",
+    )
 
 
 class TestAUCPerEpoch(Callback):
@@ -105,8 +126,17 @@ def _vanilla_factory(
     return VAE(
         Grad2VAEEncoder(input_shape, latent_dim, hidden_dims, kernel_size),
         Grad2VAEDecoder(input_shape, latent_dim, hidden_dims, kernel_size),
-        make_likelihood(likelihood, decoder_var, input_shape),
+        _likelihood(likelihood, decoder_var),
     )
+
+
+def _likelihood(name, decoder_var):
+    """The decoder distribution the estimators' parameters name."""
+    if name == "bernoulli":
+        return BernoulliLikelihood()
+    if decoder_var == "learned":
+        return GaussianLikelihood(1.0, learn_var=True)
+    return GaussianLikelihood(decoder_var)
 
 
 def paper_detector(model, args, curve):
@@ -192,11 +222,8 @@ def curve_subset(X_test, is_inlier, seed):
 
 
 def run_protocol(args):
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
-    if out.exists():
-        done = {(r["class"], r["model"]) for r in map(json.loads, out.open())}
+    out = Path(args.out) / f"{args.name}.jsonl"
+    done = {(r["class"], r["model"]) for r in read_jsonl(out)}
     X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
     X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
     for label in args.classes:
@@ -208,9 +235,8 @@ def run_protocol(args):
             if (label, model) in done:
                 continue
             result = run_one(model, label, (X_normal, X_all, is_inlier, curve), args)
-            result["environment"] = environment(args)
-            with out.open("a") as f:
-                f.write(json.dumps(result) + "\n")
+            result["environment"] = environment()
+            append_jsonl(out, result)
             print(
                 f"{CLASS_NAMES[label]:8s} {model:9s} "
                 + " ".join(
@@ -293,11 +319,9 @@ def run_cost(args):
         "seconds_per_step": best,
         "seconds_per_epoch_6000": {k: v * steps_per_epoch for k, v in best.items()},
         "ratio_to_exact": {k: v / best["grad2vae_exact"] for k, v in best.items()},
-        "environment": environment(args),
+        "environment": environment(),
     }
-    out = Path(args.out).with_name("cost.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(Path(args.out) / "cost.json", result)
     for name, seconds in best.items():
         epoch = seconds * steps_per_epoch
         ratio = seconds / best["grad2vae_exact"]
@@ -309,3 +333,120 @@ def run(args):
         run_cost(args)
     else:
         run_protocol(args)
+
+
+# -- the report ------------------------------------------------------------
+
+CURVE_CLASSES = (6, 0, 8)  # Shirt first: the class the paper's number is hardest on
+
+
+def load(paths):
+    rows = [row for path in paths for row in read_jsonl(path)]
+    return {(r["class"], r["model"]): r for r in rows}
+
+
+def table(results):
+    classes = sorted({c for c, _ in results})
+    columns = [
+        ("Grad2VAE ELBO", "grad2vae", "auc_elbo"),
+        ("Grad2VAE recon.", "grad2vae", "auc_reconstruction"),
+        ("Grad2VAE auto", "grad2vae", "auc_auto"),
+        ("vanilla ELBO", "vanilla", "auc_elbo"),
+        ("vanilla auto", "vanilla", "auc_auto"),
+        ("skvae default", "default", "auc_auto"),
+        ("Grad2VAE pixel AUC", "grad2vae", "pixel_auc"),
+        ("default pixel AUC", "default", "pixel_auc"),
+    ]
+    head = "| class | paper Grad2VAE | " + " | ".join(c[0] for c in columns) + " |"
+    lines = [head, "|" + "---|" * (len(columns) + 2)]
+    sums = np.zeros(len(columns) + 1)
+    for c in classes:
+        values = [PAPER_AUC[c]] + [results[(c, m)][k] for _, m, k in columns]
+        sums += values
+        lines.append(
+            f"| {CLASS_NAMES[c]} | " + " | ".join(f"{v:.2f}" for v in values) + " |"
+        )
+    mean = sums / len(classes)
+    lines.append("| **mean** | " + " | ".join(f"**{v:.2f}**" for v in mean) + " |")
+    return "\n".join(lines)
+
+
+def cost_table(results, cost_path):
+    lines = ["| model | s/epoch in the protocol run (median) | fit (s) |"]
+    lines.append("|---|---|---|")
+    for model in ("grad2vae", "vanilla", "default"):
+        rows = [r for (c, m), r in results.items() if m == model]
+        epoch = np.median([r["seconds_per_epoch"] for r in rows])
+        fit = np.median([r["fit_seconds"] for r in rows])
+        lines.append(f"| {model} | {epoch:.1f} | {fit:.0f} |")
+    if cost_path.exists():
+        cost = json.loads(cost_path.read_text())
+        lines += ["", "| network | s/step (best of 3) | s/epoch of 6000 | x exact |"]
+        lines.append("|---|---|---|---|")
+        for name, seconds in cost["seconds_per_step"].items():
+            lines.append(
+                f"| {name} | {seconds:.3f} | "
+                f"{cost['seconds_per_epoch_6000'][name]:.1f} | "
+                f"{cost['ratio_to_exact'][name]:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def curve_table(results):
+    lines = ["| class | model | " + " | ".join(f"ep {e}" for e in (1, 2, 5, 10, 24))]
+    lines[0] += " |"
+    lines.append("|---|---|" + "---|" * 5)
+    for c in CURVE_CLASSES:
+        for model in ("grad2vae", "vanilla"):
+            curve = results[(c, model)]["test_auc_elbo"]
+            picks = [curve[min(e, len(curve)) - 1] for e in (1, 2, 5, 10, 24)]
+            lines.append(
+                f"| {CLASS_NAMES[c]} | {model} | "
+                + " | ".join(f"{v:.1f}" for v in picks)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+def figure(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVE_CLASSES), figsize=(12, 3.6), sharey=False)
+    for ax, c in zip(axes, CURVE_CLASSES, strict=True):
+        for model, style in (("grad2vae", "-"), ("vanilla", "--")):
+            curve = results[(c, model)]["test_auc_elbo"]
+            ax.plot(range(1, len(curve) + 1), curve, style, label=model)
+        ax.axhline(PAPER_AUC[c], color="grey", lw=0.8, ls=":", label="paper (table 1)")
+        ax.set_title(f"{CLASS_NAMES[c]} (normal class)")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test ROC-AUC of the ELBO (%)")
+    axes[0].legend(loc="center right")
+    fig.suptitle(
+        "One-class Fashion-MNIST: test AUC after each epoch (2,000 test images)"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summarize(args):
+    out = Path(args.out)
+    results = load(sorted(out.glob("one_class*.jsonl")))
+    text = "\n\n".join(
+        [
+            "## One-class ROC-AUC (%), full test set",
+            table(results),
+            "## Figure 6: test ROC-AUC of the ELBO after epoch e (2,000 test images)",
+            curve_table(results),
+            "## Cost",
+            cost_table(results, out / "cost.json"),
+        ]
+    )
+    (out / "grad2vae.md").write_text(text + "\n")
+    figure(results, Path(args.figure))
+    print(text)
