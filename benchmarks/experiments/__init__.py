@@ -22,5 +22,6 @@ EXPERIMENTS = {
     "bpd_ood": "bits per dimension of Fashion-MNIST against outliers, by latent size",
     "bpd_dai_wipf": "Dai & Wipf (2019) table 1 with the paper's network",
     "grad2vae": "Grad2VAE on one-class Fashion-MNIST: the paper's protocol and cost",
+    "dual_vae": "the dual VAE's three experiments (Eichen's thesis, chapter 3)",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

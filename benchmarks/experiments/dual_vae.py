@@ -27,16 +27,15 @@ images of the same scenario:
   ``removed_``): if the model separates, the cells under an active
   background cell show there as they are.
 
-Each run appends one JSON line to ``<out>/<scenario>.jsonl`` and writes the
+Each run appends one JSON line to ``OUT/<scenario>.jsonl`` and writes the
 reconstruction figure and the latent-exploration grid (one latent unit at
 -5 and +5, the others 0, decoded by the foreground decoder) to
-``<figures>``. One thread per process::
+``--figures``; ``summarize`` writes the two tables to ``OUT/dual_vae.md``::
 
-    OMP_NUM_THREADS=1 python benchmarks/dual_vae.py --scenarios X90 X50 X90,20
-    python benchmarks/summarize_dual_vae.py
+    python -m benchmarks dual_vae run --scenarios X90 X50 X90,20
+    python -m benchmarks dual_vae summarize
 """
 
-import argparse
 import json
 import pathlib
 import time
@@ -48,6 +47,8 @@ from sklearn.metrics import roc_auc_score
 from skvae import DualVAETransformer, VAETransformer
 from skvae.datasets import make_cells
 from skvae.plotting import plot_dual_reconstructions, plot_latent_traversal
+
+from .._shared import append_jsonl
 
 # The thesis' model; every run starts from it.
 STUDY = {
@@ -315,23 +316,20 @@ def _slug(scenario):
     return scenario.replace(",", "_")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser):
     parser.add_argument("--scenarios", nargs="+", default=["X90", "X50", "X90,20"])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/dual_vae")
     parser.add_argument("--figures", default="docs/images/dual_vae")
     parser.add_argument(
         "--data-figure",
         action="store_true",
         help="only write <figures>/cells.png, sample images of each scenario",
     )
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+
+
+def run(args):
     out, figures = pathlib.Path(args.out), pathlib.Path(args.figures)
-    out.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
     if args.data_figure:
         write_data_figure(figures / "cells.png")
@@ -339,8 +337,7 @@ def main():
     for scenario in args.scenarios:
         for name in args.runs:
             result = run_one(scenario, name, args.epochs, args.seed, figures)
-            with open(out / f"{_slug(scenario)}.jsonl", "a") as f:
-                f.write(json.dumps(result) + "\n")
+            append_jsonl(out / f"{_slug(scenario)}.jsonl", result)
             print(
                 f"{scenario} {name}: bg AUC {result['background_auc']} "
                 f"acc in/out {result['accuracy_inside']:.3f}/"
@@ -349,5 +346,132 @@ def main():
             )
 
 
-if __name__ == "__main__":
-    main()
+# -- the report ------------------------------------------------------------------
+
+# Two tables: what the codes hold, and how the foreground cells come out.
+TABLES = {
+    "codes": (
+        "scenario",
+        "run",
+        "seed",
+        "data",
+        "latent fg+bg",
+        "background AUC, background code",
+        "background AUC, foreground code",
+        "background code KL (nats)",
+        "g(x) reconstruction AUC",
+        "fit s",
+    ),
+    "cells": (
+        "scenario",
+        "run",
+        "seed",
+        "latent fg+bg",
+        "accuracy outside",
+        "accuracy inside (bg on / off)",
+        "cell AUC outside / inside",
+        "background removed: accuracy outside / inside (bg on / off)",
+        "background removed: cell AUC inside",
+    ),
+}
+
+
+def _auc_list(values):
+    if values is None:
+        return "-"
+    return " / ".join(f"{100 * v:.1f}" for v in values)
+
+
+def _percent(result, key):
+    return f"{100 * result[key]:.1f}"
+
+
+def fields(result):
+    """Every table cell of one result, by column name."""
+    params = result["params"]
+    if result["model"] == "DualVAETransformer":
+        latent = f"{params['latent_dim']}+{params['background_latent_dim']}"
+        options = [params["mixing"]] if params["mixing"] != "full" else []
+        if params.get("composition", "none") != "none":
+            options.append(params["composition"])
+        if not params.get("weight_background_kl", True):
+            options.append("KL once")
+        if options:
+            latent += f" ({', '.join(options)})"
+    else:
+        latent = f"{params['latent_dim']} (single VAE)"
+    out = {
+        "scenario": result["scenario"],
+        "run": result["run"],
+        "seed": str(result["seed"]),
+        "data": "binary" if result["binarize"] else "raw",
+        "latent fg+bg": latent,
+        "background AUC, background code": _auc_list(result["background_auc"]),
+        "background AUC, foreground code": _auc_list(
+            result["foreground_code_background_auc"]
+        ),
+        "background code KL (nats)": " / ".join(
+            f"{v:.2f}" for v in result.get("background_code_kl", [])
+        )
+        or "-",
+        "g(x) reconstruction AUC": _auc_list(
+            result.get("background_reconstruction_auc")
+        ),
+        "fit s": f"{result['fit_seconds']:.0f}",
+        "accuracy outside": _percent(result, "accuracy_outside"),
+        "accuracy inside (bg on / off)": f"{_percent(result, 'accuracy_inside')} "
+        f"({_percent(result, 'accuracy_inside_bg_on')} / "
+        f"{_percent(result, 'accuracy_inside_bg_off')})",
+        "cell AUC outside / inside": f"{_percent(result, 'cell_auc_outside')} / "
+        f"{_percent(result, 'cell_auc_inside')}",
+    }
+    removed = "removed_accuracy_outside" in result
+    out["background removed: accuracy outside / inside (bg on / off)"] = (
+        f"{_percent(result, 'removed_accuracy_outside')} / "
+        f"{_percent(result, 'removed_accuracy_inside')} "
+        f"({_percent(result, 'removed_accuracy_inside_bg_on')} / "
+        f"{_percent(result, 'removed_accuracy_inside_bg_off')})"
+        if removed
+        else "-"
+    )
+    out["background removed: cell AUC inside"] = (
+        _percent(result, "removed_cell_auc_inside") if removed else "-"
+    )
+    return out
+
+
+def markdown(results, columns):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for result in results:
+        cells = fields(result)
+        lines.append("| " + " | ".join(cells[c] for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def load(results):
+    """Return the newest result per (scenario, run, seed), in a fixed order."""
+    newest = {}
+    for path in sorted(pathlib.Path(results).glob("X*.jsonl")):  # one per scenario
+        for line in path.read_text().splitlines():
+            result = json.loads(line)
+            newest[result["scenario"], result["run"], result["seed"]] = result
+    order = {"X90": 0, "X50": 1, "X90,20": 2}
+    # Runs of options since removed (in older result files) go last.
+    runs = list(RUNS)
+
+    def run_order(name):
+        return runs.index(name) if name in runs else len(runs)
+
+    return [
+        newest[key]
+        for key in sorted(
+            newest, key=lambda k: (order.get(k[0], 9), run_order(k[1]), k[2])
+        )
+    ]
+
+
+def summarize(args):
+    results = load(args.out)
+    text = "\n\n".join(markdown(results, columns) for columns in TABLES.values())
+    print(text)
+    (pathlib.Path(args.out) / "dual_vae.md").write_text(text + "\n")
