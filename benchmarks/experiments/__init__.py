@@ -23,5 +23,6 @@ EXPERIMENTS = {
     "bpd_dai_wipf": "Dai & Wipf (2019) table 1 with the paper's network",
     "grad2vae": "Grad2VAE on one-class Fashion-MNIST: the paper's protocol and cost",
     "dual_vae": "the dual VAE's three experiments (Eichen's thesis, chapter 3)",
+    "semi_supervised": "VAEClassifier against semi-supervised baselines",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

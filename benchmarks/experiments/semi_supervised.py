@@ -16,31 +16,36 @@ Methods (all in one run):
 
 Example::
 
-    python benchmarks/semi_supervised.py --n-labels 2000 100 --max-epochs 3 \\
-        --out benchmarks/results/semi_supervised.md
+    python -m benchmarks semi_supervised run --n-labels 2000 100 --max-epochs 3
+
+Results: ``OUT/NAME.md`` and ``OUT/NAME.json`` (``--name``, default
+``semi_supervised``), rewritten after every method.
 """
 
-import argparse
 import ast
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from _environment import environment  # benchmarks/ is on sys.path when run
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 
 from skvae import VAEClassifier
 from skvae.datasets import load_fashion_mnist
 
+from .._shared import environment, read_json, write_json
+
 CLASSES = (0, 1, 2, 3, 4)
 METHODS = ("logreg", "labelspreading", "joint", "frozen")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_summary_arguments(parser):
+    parser.add_argument("--name", default="semi_supervised", help="OUT/NAME.json")
+
+
+def add_arguments(parser):
+    add_summary_arguments(parser)
     parser.add_argument("--n-labels", type=int, nargs="+", default=[2000, 100])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--latent-dim", type=int, default=16)
@@ -76,14 +81,8 @@ def parse_args(argv=None):
         "(values are Python literals)",
     )
     parser.add_argument("--ls-neighbors", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--data-home", default=None)
-    parser.add_argument(
-        "--out", default="benchmarks/results/semi_supervised.md", type=Path
-    )
     parser.add_argument("--verbose", type=int, default=1)
-    return parser.parse_args(argv)
 
 
 def parse_assignments(assignments):
@@ -103,7 +102,7 @@ def load(args):
     keep, keep_test = np.isin(y, CLASSES), np.isin(y_test, CLASSES)
     X, y, X_test, y_test = X[keep], y[keep], X_test[keep_test], y_test[keep_test]
     if args.n_test is not None and args.n_test < len(X_test):
-        idx = np.random.RandomState(args.random_state).choice(
+        idx = np.random.RandomState(args.seed).choice(
             len(X_test), args.n_test, replace=False
         )
         X_test, y_test = X_test[idx], y_test[idx]
@@ -112,7 +111,7 @@ def load(args):
 
 def hide_labels(X, y, n_labels, args):
     """Keep ``n_labels / 5`` labels per class (fixed seed); -1 elsewhere."""
-    rng = np.random.RandomState(args.random_state)
+    rng = np.random.RandomState(args.seed)
     labeled = np.concatenate(
         [
             rng.choice(np.flatnonzero(y == c), n_labels // len(CLASSES), replace=False)
@@ -149,12 +148,12 @@ def make_method(name, args):
             "max_epochs": max_epochs,
             "batch_size": args.batch_size,
             "lr": args.lr,
-            "random_state": args.random_state,
+            "random_state": args.seed,
             "verbose": args.verbose,
             **extra,
         }
         # --set comes last, so it may override anything (e.g. the model's
-        # random_state while the labeled subset keeps --random-state).
+        # random_state while the labeled subset keeps --seed).
         return VAEClassifier(**{**params, **parse_assignments(args.set)})
     if name == "logreg":
         return LogisticRegression(max_iter=2000)
@@ -163,7 +162,7 @@ def make_method(name, args):
     raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
 
 
-def run(name, args, X, y_partial, X_test, y_test):
+def run_method(name, args, X, y_partial, X_test, y_test):
     model = make_method(name, args)
     if name in ("logreg", "labelspreading"):
         # The classical baselines get pixels in [0, 1]; logistic regression
@@ -197,12 +196,10 @@ def markdown(rows):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+def run(args):
     X, y, X_test, y_test = load(args)
     print(f"train {X.shape}, test {X_test.shape}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) / args.name
     wall = time.perf_counter()
     rows = []
     splits = {n: hide_labels(X, y, n, args) for n in args.n_labels}
@@ -210,21 +207,20 @@ def main(argv=None):
     for name in args.methods:
         for n_labels in args.n_labels:
             X_fit, y_partial = splits[n_labels]
-            rows.append(run(name, args, X_fit, y_partial, X_test, y_test))
+            rows.append(run_method(name, args, X_fit, y_partial, X_test, y_test))
             print(json.dumps(rows[-1]), flush=True)
             # Write after every method so a long run leaves partial results.
             report = {
                 "rows": rows,
                 "wall_seconds": time.perf_counter() - wall,
-                "environment": environment(args),
+                "environment": environment(),
             }
-            args.out.write_text(markdown(rows) + "\n")
-            args.out.with_suffix(".json").write_text(
-                json.dumps(report, indent=2) + "\n"
-            )
-    print(markdown(rows))
-    print(f"wall time {time.perf_counter() - wall:.0f} s")
+            out.with_suffix(".md").write_text(markdown(rows) + "\n")
+            write_json(out.with_suffix(".json"), report)
+    summarize(args)
 
 
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    report = read_json((Path(args.out) / args.name).with_suffix(".json"))
+    print(markdown(report["rows"]))
+    print(f"wall time {report['wall_seconds']:.0f} s")
