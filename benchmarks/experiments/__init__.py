@@ -24,5 +24,6 @@ EXPERIMENTS = {
     "grad2vae": "Grad2VAE on one-class Fashion-MNIST: the paper's protocol and cost",
     "dual_vae": "the dual VAE's three experiments (Eichen's thesis, chapter 3)",
     "semi_supervised": "VAEClassifier against semi-supervised baselines",
+    "transformer_vs_pca": "VAETransformer against PCA: reconstruction, 5-NN accuracy",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
 }

@@ -12,27 +12,29 @@ the Fashion-MNIST training images and report, on the 10,000 test images:
 The table is printed as markdown and written, with the raw numbers as JSON,
 to the output files. Example::
 
-    python benchmarks/transformer_vs_pca.py --latent-dims 2 16 --max-epochs 3 \\
-        --batch-size 128 --out benchmarks/results/transformer_vs_pca.md
+    python -m benchmarks transformer_vs_pca run --latent-dims 2 16 --max-epochs 3
+
+Results: ``OUT/transformer_vs_pca.md`` and ``.json``, rewritten after every
+latent size.
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from _environment import environment  # benchmarks/ is on sys.path when run
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
 from skvae import VAETransformer
 from skvae.datasets import load_fashion_mnist
 
+from .._shared import environment, read_json, write_json
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+RESULTS_FILE = "transformer_vs_pca.json"
+
+
+def add_arguments(parser):
     parser.add_argument("--latent-dims", type=int, nargs="+", default=[2, 16])
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -43,14 +45,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--n-test", type=int, default=None, help="test subset (default: all)"
     )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--data-home", default=None)
-    parser.add_argument(
-        "--out", default="benchmarks/results/transformer_vs_pca.md", type=Path
-    )
     parser.add_argument("--verbose", type=int, default=1)
-    return parser.parse_args(argv)
 
 
 def load(args):
@@ -58,7 +54,7 @@ def load(args):
         args.data_home, subset="train", return_X_y=True
     )
     X_test, y_test = load_fashion_mnist(args.data_home, subset="test", return_X_y=True)
-    rng = np.random.RandomState(args.random_state)
+    rng = np.random.RandomState(args.seed)
     if args.n_train is not None and args.n_train < len(X_train):
         idx = rng.choice(len(X_train), args.n_train, replace=False)
         X_train, y_train = X_train[idx], y_train[idx]
@@ -105,17 +101,15 @@ def markdown(rows):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+def run(args):
     X_train, y_train, X_test, y_test = load(args)
     X_train_float = X_train / np.float32(255)
     print(f"train {X_train.shape}, test {X_test.shape}", flush=True)
     wall = time.perf_counter()
     rows = []
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) / RESULTS_FILE
     for k in args.latent_dims:
-        pca = PCA(k, random_state=args.random_state)
+        pca = PCA(k, random_state=args.seed)
         rows.append(
             evaluate("PCA", k, pca, X_train_float, X_train, y_train, X_test, y_test)
         )
@@ -124,7 +118,7 @@ def main(argv=None):
             max_epochs=args.max_epochs,
             batch_size=args.batch_size,
             lr=args.lr,
-            random_state=args.random_state,
+            random_state=args.seed,
             verbose=args.verbose,
         )
         rows.append(
@@ -136,13 +130,14 @@ def main(argv=None):
         report = {
             "rows": rows,
             "wall_seconds": time.perf_counter() - wall,
-            "environment": environment(args),
+            "environment": environment(),
         }
-        args.out.write_text(markdown(rows) + "\n")
-        args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(rows))
-    print(f"wall time {time.perf_counter() - wall:.0f} s")
+        out.with_suffix(".md").write_text(markdown(rows) + "\n")
+        write_json(out, report)
+    summarize(args)
 
 
-if __name__ == "__main__":
-    main()
+def summarize(args):
+    report = read_json(Path(args.out) / RESULTS_FILE)
+    print(markdown(report["rows"]))
+    print(f"wall time {report['wall_seconds']:.0f} s")
