@@ -215,14 +215,13 @@ def run(args):
 
 def summarize(args):
     result = read_json(Path(args.out) / RESULTS_FILE)
-    data, rows, peak = result["data"], result["rows"], result["peak_gflops"]
+    data, rows, peak = _data_of(result), result["rows"], result["peak_gflops"]
     train_flops, score_flops = result["train_flops"], result["score_flops"]
     n, best_batch = data["n_images"], result["loop_best_score_batch"]
     scores = result["score_seconds"]
     print(
         f"data: {n} {data['source']} images, {data['epochs']} epochs, "
-        f"batch {data['batch']}, {result['environment']['torch_threads']} torch "
-        f"threads, {result['environment']['machine']}"
+        f"batch {data['batch']}, {data['threads']} torch threads"
     )
     print(
         f"FLOPs per image: training step {train_flops / 1e6:.1f} M, "
@@ -264,3 +263,18 @@ def summarize(args):
         f"skvae {np.round(trains['skvae'], 2).tolist()}, "
         f"loop {np.round(trains['loop'], 2).tolist()}"
     )
+
+
+def _data_of(result):
+    """What was measured; results written before the runner kept it in args."""
+    if "data" in result:
+        threads = result["environment"]["torch_threads"]
+        return {**result["data"], "threads": threads}
+    old = result["args"]
+    return {
+        "n_images": old["n_images"],
+        "source": "Fashion-MNIST",
+        "epochs": old["epochs"],
+        "batch": old["batch_size"],
+        "threads": old["threads"],
+    }
