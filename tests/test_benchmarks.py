@@ -1,0 +1,142 @@
+"""The benchmark runner, its experiments, and the docs' citations of results.
+
+Every file under ``benchmarks/results/`` is cited by a page of the docs (the
+file itself or a folder holding it), and every ``benchmarks/...`` path a
+page cites exists; every ``python -m benchmarks`` command in the docs names
+an experiment and action the runner has; experiments use skvae's public API.
+"""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.docs
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAGES = sorted(
+    [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")]
+)
+# A path after "REVISION:" (git show) names a file of another commit.
+CITED_PATH = re.compile(r"(?<![:\w/])benchmarks/[\w./*-]*[\w*]")
+COMMAND = re.compile(r"python -m benchmarks +(\w+) +(\w+)")
+# EXPERIMENT, NAME, OUT: words standing for any one.
+PLACEHOLDER = re.compile(r"\b[A-Z]{3,}\b")
+# Written by every run beside its results: the provenance, not a table.
+RUN_RECORDS = "runs.jsonl"
+
+
+def _experiments():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.experiments import EXPERIMENTS
+    finally:
+        sys.path.remove(str(ROOT))
+    return EXPERIMENTS
+
+
+def cited_paths():
+    """``benchmarks/...`` paths the pages name, with the page naming each."""
+    cited = {}
+    for page in PAGES:
+        for path in CITED_PATH.findall(page.read_text(encoding="utf-8")):
+            if not PLACEHOLDER.search(path):
+                cited.setdefault(path.rstrip("."), page.name)
+    return cited
+
+
+def result_files():
+    return sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in RESULTS.rglob("*")
+        if path.is_file() and path.name != RUN_RECORDS
+    )
+
+
+def test_every_results_file_is_cited():
+    # The results folder as a whole cites nothing in particular.
+    cited = [c for c in cited_paths() if c.count("/") >= 2]
+    patterns = [re.compile(re.escape(c).replace(r"\*", "[^/]*")) for c in cited]
+
+    def is_cited(path):
+        # A citation of the file, of a glob matching it, or of a folder above it.
+        return any(
+            pattern.fullmatch(path) or path.startswith(c.rstrip("/") + "/")
+            for c, pattern in zip(cited, patterns, strict=True)
+        )
+
+    uncited = [path for path in result_files() if not is_cited(path)]
+    assert not uncited, f"results no page cites: {uncited}"
+
+
+def test_every_cited_path_exists():
+    missing = {
+        path: page
+        for path, page in cited_paths().items()
+        if not any(ROOT.glob(path)) and not (ROOT / path).exists()
+    }
+    assert not missing, f"cited but not in the repository (path: page): {missing}"
+
+
+def test_documented_commands_name_an_experiment_and_action():
+    experiments = _experiments()
+    for page in PAGES:
+        for experiment, action in COMMAND.findall(page.read_text(encoding="utf-8")):
+            if PLACEHOLDER.fullmatch(experiment):
+                continue
+            assert experiment in experiments, f"{page.name}: no experiment {experiment}"
+            assert action in ("run", "summarize"), f"{page.name}: no action {action}"
+
+
+@pytest.mark.parametrize("name", list(_experiments()))
+def test_experiment_modules_use_public_api_only(name):
+    source = (ROOT / "benchmarks" / "experiments" / f"{name}.py").read_text()
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            modules, names = [alias.name for alias in node.names], []
+        else:
+            continue
+        for module in modules:
+            if module.split(".")[0] == "skvae":
+                private = [part for part in module.split(".") if part.startswith("_")]
+                assert not private, f"{name}: imports {module}"
+                assert not [n for n in names if n.startswith("_")], f"{name}: {names}"
+    for function in ("add_arguments", "run", "summarize"):
+        assert re.search(
+            rf"^(def {function}\(|from .* import {function})", source, re.M
+        ) or (f"import {function} as {function}" in source), f"{name} lacks {function}"
+
+
+def test_runner_lists_every_experiment():
+    listing = subprocess.run(
+        [sys.executable, "-m", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert all(name in listing for name in _experiments())
+
+
+@pytest.mark.parametrize("name", list(_experiments()))
+@pytest.mark.parametrize("action", ["run", "summarize"])
+def test_every_action_takes_the_shared_options(name, action, capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.__main__ import _parser
+
+        with pytest.raises(SystemExit) as info:
+            _parser([name]).parse_args([name, action, "--help"])
+    finally:
+        sys.path.remove(str(ROOT))
+    assert info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert all(option in help_text for option in ("--threads", "--seed", "--out"))
