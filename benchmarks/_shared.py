@@ -83,6 +83,13 @@ def _cpu_name():
     return platform.processor() or platform.machine()
 
 
+def timed(fn, *args):
+    """Call ``fn(*args)``; return its result and the seconds it took."""
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
 def best_of_alternating(functions, repeats, *, report=print):
     """Time each function ``repeats`` times, alternating them within a repeat.
 

@@ -30,7 +30,7 @@ from skvae import VAEOutlierDetector
 from skvae.benchmark import METHODS
 from skvae.datasets import load_fashion_mnist, one_class_split
 
-from .._shared import environment, read_json
+from .._shared import environment, read_json, timed
 from .speed import flops_per_image
 
 RESULTS_FILE = "architecture.json"
@@ -104,12 +104,6 @@ def add_arguments(parser):
         "--no-pyod", action="store_true", help="skip PyOD DeepSVDD and VAE"
     )
     parser.add_argument("--data-home", default=None)
-
-
-def timed(fn, *args):
-    start = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - start
 
 
 def run_config(config, X_inlier, X_test, random_state):

@@ -27,15 +27,14 @@ from .._shared import (
 
 def add_arguments(parser):
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 200_000])
-    parser.add_argument("--side", type=int, default=28)
-    parser.add_argument(
-        "--features", type=int, default=None, help="score rows of this many features"
-    )
+    add_summary_arguments(parser)
 
 
 def add_summary_arguments(parser):
     parser.add_argument("--side", type=int, default=28)
-    parser.add_argument("--features", type=int, default=None)
+    parser.add_argument(
+        "--features", type=int, default=None, help="score rows of this many features"
+    )
 
 
 def results_file(args):

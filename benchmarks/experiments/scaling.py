@@ -136,7 +136,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[6_000, 30_000, 60_000, 200_000]
     )
-    parser.add_argument("--plot", default=None, help="draw the figure to this PNG")
+    add_summary_arguments(parser)
 
 
 def add_summary_arguments(parser):

@@ -80,7 +80,7 @@ def add_arguments(parser):
     parser.add_argument("--normal-classes", type=int, nargs="+", default=None)
     parser.add_argument("--max-train-per-class", type=int, default=None)
     parser.add_argument("--data-home", default=None)
-    parser.add_argument("--name", default="one_class", help="records OUT/NAME.jsonl")
+    add_summary_arguments(parser)
 
 
 def add_summary_arguments(parser):

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from skvae import VAEOutlierDetector
 from skvae.nn import NegativeELBO
 
-from .._shared import environment, read_json, write_json
+from .._shared import environment, read_json, timed, write_json
 
 RESULTS_FILE = "speed.json"
 
@@ -102,9 +102,7 @@ LOOP_SCORE_BATCHES = (16, 64, 256, 1024)
 
 
 def seconds(fn, *args):
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
+    return timed(fn, *args)[1]
 
 
 def add_arguments(parser):

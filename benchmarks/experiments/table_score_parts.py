@@ -86,17 +86,17 @@ def level_name(args):
 
 
 def add_arguments(parser):
-    parser.add_argument("--train-contamination", type=float, default=0.0)
     parser.add_argument("--splits", type=int, default=5)
-    parser.add_argument(
-        "--baselines",
-        help="folder of the benchmark's table runs (default: tables_LEVEL)",
-    )
+    add_summary_arguments(parser)
 
 
 def add_summary_arguments(parser):
     parser.add_argument("--train-contamination", type=float, default=0.0)
-    parser.add_argument("--baselines", help="folder of the benchmark's table runs")
+    parser.add_argument(
+        "--baselines",
+        help="folder of the benchmark's table runs (default: the contamination "
+        "experiment's tables_LEVEL)",
+    )
 
 
 def run(args):
