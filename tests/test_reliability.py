@@ -349,9 +349,12 @@ def test_same_random_state_same_scores_across_processes(tmp_path):
     import sys
 
     paths = [tmp_path / f"scores{i}.npy" for i in range(2)]
-    for path in paths:
-        code = FIT_IN_SUBPROCESS.format(path=str(path))
-        subprocess.run([sys.executable, "-c", code], check=True)
+    # Side by side: two processes at once must agree as well.
+    fits = [
+        subprocess.Popen([sys.executable, "-c", FIT_IN_SUBPROCESS.format(path=str(p))])
+        for p in paths
+    ]
+    assert [fit.wait(timeout=300) for fit in fits] == [0, 0]
     np.testing.assert_array_equal(np.load(paths[0]), np.load(paths[1]))
 
 
