@@ -12,6 +12,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+# Fashion-MNIST's classes, shortened for table columns (the data set's own
+# names are `load_fashion_mnist().target_names`).
+FASHION_MNIST_SHORT_NAMES = (
+    "T-shirt", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Boot",
+)  # fmt: skip
 
 
 def environment(argv=None):

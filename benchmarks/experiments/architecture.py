@@ -30,7 +30,7 @@ from skvae import VAEOutlierDetector
 from skvae.benchmark import METHODS
 from skvae.datasets import load_fashion_mnist, one_class_split
 
-from .._shared import environment, read_json, timed
+from .._shared import FASHION_MNIST_SHORT_NAMES, environment, read_json, timed
 from .speed import flops_per_image
 
 RESULTS_FILE = "architecture.json"
@@ -77,18 +77,7 @@ DEFAULT_CONFIGS = [
     "40-epochs",
 ]
 PYOD = {"PyOD DeepSVDD": METHODS["pyod-deepsvdd"], "PyOD VAE": METHODS["pyod-vae"]}
-CLASS_NAMES = [
-    "T-shirt",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Boot",
-]
+CLASS_NAMES = FASHION_MNIST_SHORT_NAMES
 
 
 def add_arguments(parser):

@@ -54,12 +54,15 @@ from skvae.nn import (
 )
 from skvae.scoring import elbo_scores, reconstructed_means, reconstruction_scores
 
-from .._shared import append_jsonl, environment, read_jsonl, write_json
+from .._shared import (
+    FASHION_MNIST_SHORT_NAMES,
+    append_jsonl,
+    environment,
+    read_jsonl,
+    write_json,
+)
 
-CLASS_NAMES = (
-    "T-shirt", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Boot",
-)  # fmt: skip
+CLASS_NAMES = FASHION_MNIST_SHORT_NAMES
 # Table 1 of the paper, Grad2VAE column, Fashion-MNIST rows.
 PAPER_AUC = (96.54, 95.88, 96.59, 96.29, 96.49, 96.39, 96.65, 96.05, 96.58, 96.42)
 FINAL_SCORES = ("elbo", "reconstruction", "auto")
