@@ -77,6 +77,8 @@ html_static_path = ["_static"]
 html_css_files = ["skvae.css"]
 html_show_sourcelink = False
 html_theme_options = {
+    # Getting started, How-to guides, Measurements, API; the rest under "More".
+    "header_links_before_dropdown": 4,
     "navbar_end": ["theme-switcher"],
     "secondary_sidebar_items": ["page-toc"],
     "show_prev_next": False,
