@@ -168,25 +168,6 @@ def test_fewer_samples_than_latent_dim_still_encodes():
     assert np.all(np.isfinite(Z))
 
 
-@pytest.mark.multiprocess
-def test_grid_search_in_parallel_processes(blobs_with_outliers):
-    """Estimators pickle cleanly into joblib's worker processes."""
-    X_train, _ = blobs_with_outliers
-    params = {"latent_dim": [1, 3]}
-    serial = GridSearchCV(
-        VAETransformer(**{**TINY_MLP, "max_epochs": 5}, random_state=0), params, cv=2
-    ).fit(X_train)
-    parallel = GridSearchCV(
-        VAETransformer(**{**TINY_MLP, "max_epochs": 5}, random_state=0),
-        params,
-        cv=2,
-        n_jobs=2,
-    ).fit(X_train)
-    np.testing.assert_allclose(
-        parallel.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
-    )
-
-
 # -- the paper-style network options (batch_norm, activation, pad_to) -------
 
 PAPER_STYLE = {
