@@ -204,7 +204,8 @@ def vae_classifier(name, args):
     return VAEClassifier(**{**params, **parse_assignments(args.set)})
 
 
-def make_method(name, args, image_shape, n_labeled):
+def make_method(name, args, n_features, y_partial):
+    """The model of ``name`` for square images of ``n_features`` pixels."""
     if name in ("joint", "frozen"):
         return vae_classifier(name, args)
     if name == "logreg":
@@ -214,7 +215,9 @@ def make_method(name, args, image_shape, n_labeled):
     if name == "selftraining":
         return SelfTrainingClassifier(LogisticRegression(max_iter=2000))
     if name == "cnn":
-        return small_cnn(image_shape, n_labeled, args)
+        labeled = y_partial[y_partial != -1]
+        side = math.isqrt(n_features)
+        return small_cnn(side, len(np.unique(labeled)), len(labeled))
     raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
 
 
@@ -242,15 +245,14 @@ class SmallCNN(nn.Module):
         return self.layers(X.view(len(X), 1, self.side, self.side))
 
 
-def small_cnn(image_shape, n_labeled, args):
+def small_cnn(side, n_classes, n_labeled):
     """The CNN baseline as a skorch classifier, trained for ``CNN_STEPS`` steps."""
     batch_size = 64
     epochs = math.ceil(CNN_STEPS / math.ceil(n_labeled / batch_size))
-    torch.manual_seed(args.seed)
     return NeuralNetClassifier(
         SmallCNN,
-        module__side=image_shape[-1],
-        module__n_classes=image_shape[0],
+        module__side=side,
+        module__n_classes=n_classes,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
@@ -297,10 +299,8 @@ def expected_calibration_error(bins):
 
 
 def run_method(name, args, X, y_partial, X_test, y_test):
-    side = math.isqrt(X.shape[1])
     labeled = y_partial != -1
-    n_classes = len(np.unique(y_partial[labeled]))
-    model = make_method(name, args, (n_classes, side, side), int(labeled.sum()))
+    model = make_method(name, args, X.shape[1], y_partial)
     if name not in ("joint", "frozen"):
         # The baselines get pixels in [0, 1] as float32; the VAEClassifier
         # scales uint8 images itself.
@@ -309,6 +309,7 @@ def run_method(name, args, X, y_partial, X_test, y_test):
         X_test = (X_test / scale).astype(np.float32)
     if name in ("logreg", "cnn"):
         X, y_partial = X[labeled], y_partial[labeled]
+    torch.manual_seed(args.seed)  # the CNN's initial weights and batches
     start = time.perf_counter()
     model.fit(X, y_partial)
     fit_seconds = time.perf_counter() - start
