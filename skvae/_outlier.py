@@ -14,7 +14,12 @@ from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshol
 from .net import TransformationNet
 from .nn import TransformationClassifier
 from .scoring import latent_noise, per_sample_outputs
-from .scoring._scores import INPUT_OUTPUTS, MONTE_CARLO_OUTPUTS, TRANSFORMATION_OUTPUTS
+from .scoring._scores import (
+    DECODED_OUTPUTS,
+    INPUT_OUTPUTS,
+    MONTE_CARLO_OUTPUTS,
+    TRANSFORMATION_OUTPUTS,
+)
 from .terms import ScoreTerm, StandardizedSum
 from .terms._base import name_terms
 from .terms._builtin import (
@@ -655,8 +660,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     def _network_outputs(self, X, term):
         """One pass of the networks over rows ``X``: the outputs ``term`` reads.
 
-        The pass draws the posterior samples and runs the transformation
-        classifier only if the term reads their outputs.
+        The pass runs the decoder, draws the posterior samples and runs the
+        transformation classifier only if the term reads their outputs.
         """
         noise = self.posterior_draws_ if _reads(term, MONTE_CARLO_OUTPUTS) else None
         transformation_module = None
@@ -668,6 +673,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             noise=noise,
             transformation_module=transformation_module,
             inputs=_reads(term, INPUT_OUTPUTS),
+            decoded=_reads(term, DECODED_OUTPUTS),
         )
 
     def _check_score_type_unchanged(self):

@@ -36,7 +36,7 @@ from torch import nn
 
 from ._outlier import VAEOutlierDetector, _reads
 from .scoring import batch_score_outputs
-from .scoring._scores import INPUT_OUTPUTS
+from .scoring._scores import DECODED_OUTPUTS, INPUT_OUTPUTS
 from .utils._sklearn import check_is_fitted
 
 __all__ = ["DetectorScorer", "export_onnx", "export_torchscript", "scorer_module"]
@@ -79,6 +79,7 @@ class DetectorScorer(nn.Module):
         self.register_buffer("noise", None if draws is None else torch.as_tensor(draws))
         self.score = term.to_torch()
         self.inputs = _reads(term, INPUT_OUTPUTS)
+        self.decoded = _reads(term, DECODED_OUTPUTS)
 
     def forward(self, x):
         """Scores of float32 samples ``x`` of shape ``(n, *sample_shape)``."""
@@ -89,6 +90,7 @@ class DetectorScorer(nn.Module):
             noise=self.noise,
             transformation_module=self.classifier,
             inputs=self.inputs,
+            decoded=self.decoded,
         )
         return self.score(outputs)
 

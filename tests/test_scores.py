@@ -117,6 +117,37 @@ def test_one_pass_outputs_match_separate_passes(module_and_data, with_noise):
         np.testing.assert_allclose(outputs[name], values, rtol=1e-6, err_msg=name)
 
 
+def test_an_encoder_only_pass_gives_the_same_latent_means(module_and_data):
+    module, X, kwargs = module_and_data
+    decoder_calls = []
+    hook = module.decoder.register_forward_hook(lambda *_: decoder_calls.append(1))
+    try:
+        encoded = per_sample_outputs(module, X, decoded=False, **kwargs)
+        assert not decoder_calls
+        full = per_sample_outputs(module, X, **kwargs)
+        assert decoder_calls
+    finally:
+        hook.remove()
+    assert list(encoded) == ["latent_means"]
+    np.testing.assert_array_equal(encoded["latent_means"], full["latent_means"])
+
+
+def test_the_detector_decodes_only_for_a_score_that_reads_decoded_outputs(
+    fitted_conv_detector, digits_one_class
+):
+    X = digits_one_class[1][:20]
+    decoder_calls = []
+    decoder = fitted_conv_detector.net_.module_.decoder
+    hook = decoder.register_forward_hook(lambda *_: decoder_calls.append(1))
+    try:
+        fitted_conv_detector.score_samples(X)  # "auto" on images reads no ELBO
+        assert not decoder_calls
+        fitted_conv_detector.score_parts(X)
+        assert not decoder_calls
+    finally:
+        hook.remove()
+
+
 def test_latent_mahalanobis_is_batch_independent(module_and_data):
     module, X, kwargs = module_and_data
     mean, cov = np.full(3, 0.1), np.diag([1.0, 2.0, 0.5])

@@ -26,6 +26,9 @@ from ._batches import map_batches
 # pass, the posterior draws (``noise``) and the transformation classifier.
 # Score terms (skvae.terms) name the outputs they read from these.
 VAE_OUTPUTS = ("elbo", "reconstruction", "latent_means")
+# The VAE outputs that need the decoder: without them a pass runs the
+# encoder alone.
+DECODED_OUTPUTS = ("elbo", "reconstruction")
 MONTE_CARLO_OUTPUTS = ("iwae", "reconstruction_probability")
 TRANSFORMATION_OUTPUTS = ("transformation", "transformation_features")
 # The input rows themselves, flattened, for terms that compare inputs; given
@@ -72,7 +75,14 @@ def elbo_scores(module, X, **kwargs):
 
 
 def per_sample_outputs(
-    module, X, *, noise=None, transformation_module=None, inputs=False, **kwargs
+    module,
+    X,
+    *,
+    noise=None,
+    transformation_module=None,
+    inputs=False,
+    decoded=True,
+    **kwargs,
 ):
     """Everything the scores need from a sample, in one pass over ``X``.
 
@@ -91,7 +101,9 @@ def per_sample_outputs(
     - with ``inputs=True``, also ``"inputs"``: the rows themselves, flattened
       to ``(n, n_features)``.
 
-    Keyword arguments go to :func:`map_batches`.
+    With ``decoded=False`` the pass runs the encoder alone and leaves out
+    ``"elbo"`` and ``"reconstruction"`` (about half the VAE's work, for
+    scores that read neither). Keyword arguments go to :func:`map_batches`.
     """
 
     def batch_outputs(module, x):
@@ -101,6 +113,7 @@ def per_sample_outputs(
             noise=noise,
             transformation_module=transformation_module,
             inputs=inputs,
+            decoded=decoded,
         )
 
     with (
@@ -112,19 +125,23 @@ def per_sample_outputs(
 
 
 def batch_score_outputs(
-    module, x, *, noise=None, transformation_module=None, inputs=False
+    module, x, *, noise=None, transformation_module=None, inputs=False, decoded=True
 ):
     """Compute the tensors :func:`per_sample_outputs` returns, for one batch ``x``.
 
     Exposed for :mod:`skvae.export`, whose scorer runs the same code.
     """
-    output = module(x)
-    log_px, kl = module.elbo_terms(x, output)
-    outputs = {
-        "elbo": elbo(log_px, kl),
-        "reconstruction": log_px,
-        "latent_means": output.mu,
-    }
+    if decoded:
+        output = module(x)
+        log_px, kl = module.elbo_terms(x, output)
+        outputs = {
+            "elbo": elbo(log_px, kl),
+            "reconstruction": log_px,
+            "latent_means": output.mu,
+        }
+    else:
+        # In eval mode the forward pass encodes to the same posterior mean.
+        outputs = {"latent_means": module.encode(x)[0]}
     if noise is not None:
         draws = list(_posterior_draws(module, x, noise))
         log_px_k = torch.stack([log_px_k for log_px_k, _ in draws], dim=1)
