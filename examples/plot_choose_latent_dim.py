@@ -32,7 +32,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # write files, open no window
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skvae import VAETransformer
