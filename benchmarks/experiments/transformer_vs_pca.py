@@ -28,6 +28,7 @@ to the output files. Example::
 method; ``summarize --names`` prints the mean and spread over several runs.
 """
 
+import ast
 import json
 import math
 import time
@@ -64,7 +65,12 @@ def add_arguments(parser):
     parser.add_argument("--latent-dims", type=int, nargs="+", default=[2, 16])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=["pca", "vae"])
     parser.add_argument("--kernel-pca-rows", type=int, default=5000)
-    parser.add_argument("--max-epochs", type=int, default=3)
+    parser.add_argument(
+        "--max-epochs",
+        type=ast.literal_eval,
+        default=3,
+        help='max_epochs of the VAE and the autoencoder (an int or "auto")',
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
