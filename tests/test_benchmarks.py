@@ -140,3 +140,27 @@ def test_every_action_takes_the_shared_options(name, action, capsys):
     assert info.value.code == 0
     help_text = capsys.readouterr().out
     assert all(option in help_text for option in ("--threads", "--seed", "--out"))
+
+
+def test_expected_calibration_error_of_known_predictions():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.experiments.semi_supervised import (
+            expected_calibration_error,
+            reliability_bins,
+        )
+    finally:
+        sys.path.remove(str(ROOT))
+    import numpy as np
+
+    # Two rows at confidence 0.9, one right (gap 0.4); two at 0.6, both
+    # right (gap 0.4); a row of NaN probabilities counts as uniform (0.5),
+    # wrong (gap 0.5).
+    proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4], [np.nan] * 2])
+    bins = reliability_bins(proba, np.zeros(5, int), np.array([0, 1, 0, 0, 1]))
+    assert sum(b["count"] for b in bins) == 5
+    assert expected_calibration_error(bins) == pytest.approx((4 * 0.4 + 0.5) / 5)
+    perfect = reliability_bins(
+        np.array([[1.0, 0.0]] * 3), np.zeros(3, int), np.zeros(3)
+    )
+    assert expected_calibration_error(perfect) == pytest.approx(0.0)
