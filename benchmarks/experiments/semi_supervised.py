@@ -59,6 +59,18 @@ from .._shared import environment, read_json, write_json
 FASHION_MNIST_CLASSES = (0, 1, 2, 3, 4)
 METHODS = ("logreg", "labelspreading", "selftraining", "cnn", "joint", "frozen")
 CALIBRATION_BINS = 15
+# Bins with fewer test rows (pooled over the runs) are left out of the
+# reliability diagram: their accuracy is noise.
+MIN_PLOTTED_BIN_ROWS = 20
+# The diagram's name of each method.
+METHOD_LABELS = {
+    "joint": "VAEClassifier",
+    "frozen": "VAEClassifier (frozen)",
+    "logreg": "LogisticRegression",
+    "labelspreading": "LabelSpreading",
+    "selftraining": "SelfTraining",
+    "cnn": "small CNN",
+}
 # The CNN baseline's optimizer steps: the VAE's max_epochs="auto" budget.
 CNN_STEPS = 1500
 
@@ -438,7 +450,8 @@ def plot_reliability(runs, path):
                 accuracy,
                 marker="o",
                 ms=3,
-                label=f"{method} (ECE {ece:.3f})",
+                lw=2.5 if method == "joint" else 1.2,
+                label=f"{METHOD_LABELS[method]} (ECE {ece:.3f})",
             )
         ax.set(
             xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-class probability)",
@@ -455,7 +468,7 @@ def pooled_bins(rows):
     confidence, accuracy = [], []
     for b in range(CALIBRATION_BINS):
         count = sum(r["reliability"][b]["count"] for r in rows)
-        if not count:
+        if count < MIN_PLOTTED_BIN_ROWS:
             continue
         weighted = [r["reliability"][b] for r in rows if r["reliability"][b]["count"]]
         confidence.append(sum(w["count"] * w["confidence"] for w in weighted) / count)
