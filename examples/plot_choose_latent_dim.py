@@ -39,23 +39,27 @@ from skvae.datasets import load_digit_images
 
 output = Path(os.environ.get("SKVAE_EXAMPLE_OUTPUT", "example-output"))
 output.mkdir(parents=True, exist_ok=True)
-# SKVAE_DOCS_FAST=1 (set by the docs build in CI) trains briefly: a rougher
-# curve, same layout.
+# SKVAE_DOCS_FAST=1 (set by the docs build in CI) trains
+# briefly: a rougher curve, same layout.
 FAST = os.environ.get("SKVAE_DOCS_FAST") == "1"
 
 X_train = load_digit_images(subset="train").images
 X_test = load_digit_images(subset="test").images
 
 latent_dims = [1, 2, 4, 8, 16, 32]
+vae = VAETransformer(
+    hidden_dims=(16, 32), max_epochs=10 if FAST else 60, random_state=0
+)
 search = GridSearchCV(
-    VAETransformer(hidden_dims=(16, 32), max_epochs=10 if FAST else 60, random_state=0),
+    vae,
     {"latent_dim": latent_dims},
     # Shuffled folds: the digits are stored in writer order.
     cv=KFold(3, shuffle=True, random_state=0),
 ).fit(X_train)
 print(f"chosen latent_dim: {search.best_params_['latent_dim']}")
 print(f"its held-out ELBO: {search.best_score_:.1f} nats per image")
-print(f"test ELBO of the refitted model: {search.score(X_test):.1f} nats per image")
+test_elbo = search.score(X_test)
+print(f"test ELBO of the refitted model: {test_elbo:.1f} nats per image")
 
 # %%
 # Held-out ELBO against ``latent_dim``
