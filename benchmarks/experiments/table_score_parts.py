@@ -8,7 +8,9 @@ part studied, sums the standardised parts (``score_parts``) into each
 candidate score, and ranks each candidate, in turn, against the baselines of
 the ``python -m skvae.benchmark`` runs of the same splits (``--baselines``,
 the folder holding one run per table, by default the contamination
-experiment's ``tables_LEVEL``). The splits are the benchmark's
+experiment's ``tables_LEVEL``). ``--params`` passes detector keyword
+arguments as JSON (a training setting to compare; its records go to
+``OUT/NAME_LEVEL.jsonl`` with ``--name NAME``). The splits are the benchmark's
 (``skvae.benchmark.benchmark_splits`` with the same options). Flat digits'
 64 features are 8x8 images to the detector: there the candidates keep the
 image default. Records go to ``OUT/contamination_LEVEL.jsonl`` (one line per
@@ -17,6 +19,7 @@ table and split, resumed), the table to ``OUT/contamination_LEVEL.md``.
     python -m benchmarks table_score_parts run --train-contamination 0.05
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -67,11 +70,12 @@ def tables():
     return real + synthetic
 
 
-def split_record(table, split, X_fit, X_eval, is_inlier, seed):
+def split_record(table, split, X_fit, X_eval, is_inlier, seed, params=None):
     """Fit once; each candidate's ROC-AUC on the split."""
     images = X_fit.shape[1] == 64  # read as 8x8 images
     parts = (*FLAT_PARTS[:3], *IMAGE_DEFAULT[1:]) if images else FLAT_PARTS
-    detector = VAEOutlierDetector(score_type=parts, random_state=seed).fit(X_fit)
+    detector = VAEOutlierDetector(score_type=parts, random_state=seed, **params or {})
+    detector.fit(X_fit)
     scores = detector.score_parts(X_eval)
     aucs = {}
     for name, names in CANDIDATES.items():
@@ -82,16 +86,26 @@ def split_record(table, split, X_fit, X_eval, is_inlier, seed):
 
 
 def level_name(args):
-    return f"contamination_{round(100 * args.train_contamination):02d}"
+    level = f"{round(100 * args.train_contamination):02d}"
+    return f"{args.name}_{level}" if args.name else f"contamination_{level}"
 
 
 def add_arguments(parser):
     parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="detector keyword arguments as JSON, e.g. '{\"max_epochs\": 30}'",
+    )
     add_summary_arguments(parser)
 
 
 def add_summary_arguments(parser):
     parser.add_argument("--train-contamination", type=float, default=0.0)
+    parser.add_argument(
+        "--name", help="records under OUT/NAME_LEVEL (default: contamination_LEVEL)"
+    )
     parser.add_argument(
         "--baselines",
         help="folder of the benchmark's table runs (default: the contamination "
@@ -111,7 +125,10 @@ def run(args):
         for split, _, X_fit, X_eval, is_inlier in benchmark_splits(argv):
             if (table, split) in done:
                 continue
-            record = split_record(table, split, X_fit, X_eval, is_inlier, args.seed)
+            record = split_record(
+                table, split, X_fit, X_eval, is_inlier, args.seed, args.params
+            )
+            record["params"] = args.params
             append_jsonl(out, record)
             print(table, split, f"{record['roc_auc']['elbo + input_knn']:.1f}")
     summarize(args)
@@ -149,7 +166,8 @@ def rank_table(records_path, baselines_dir):
 
 def summarize(args):
     name = level_name(args)
-    baselines = args.baselines or RESULTS / "contamination" / f"tables_{name[-2:]}"
+    level = name[-2:]
+    baselines = args.baselines or RESULTS / "contamination" / f"tables_{level}"
     text = rank_table(Path(args.out) / f"{name}.jsonl", baselines)
     print(text)
     (Path(args.out) / f"{name}.md").write_text(text + "\n")
