@@ -164,3 +164,25 @@ def test_expected_calibration_error_of_known_predictions():
         np.array([[1.0, 0.0]] * 3), np.zeros(3, int), np.zeros(3)
     )
     assert expected_calibration_error(perfect) == pytest.approx(0.0)
+
+
+def test_detector_settings_records_quality_and_seconds_of_one_split():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.experiments.detector_settings import score_split
+    finally:
+        sys.path.remove(str(ROOT))
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X_fit = rng.normal(size=(120, 6))
+    # 40 normal rows, then 10 far from the training rows: labelled 0.
+    X_eval = np.vstack([rng.normal(size=(40, 6)), rng.normal(8.0, 1.0, size=(10, 6))])
+    is_inlier = np.r_[np.ones(40, int), np.zeros(10, int)]
+    record = score_split(
+        X_fit, X_eval, is_inlier, {"max_epochs": 3, "score_type": "input_knn"}, 0
+    )
+    assert record["roc_auc"] == 100.0
+    assert record["ap"] == 100.0
+    assert (record["n_fit"], record["n_eval"]) == (120, 50)
+    assert record["fit_seconds"] >= 0 and record["score_seconds"] >= 0

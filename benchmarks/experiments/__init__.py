@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "table_score_parts": "which score suits rows of features, ranked against baselines",
     "knn_cap": "what a cap on the nearest-neighbour index costs in ROC-AUC",
     "scored_copies": "scoring fewer transformed copies: the quality it costs",
+    "detector_settings": "a detector setting on the benchmark's splits, and its cost",
     "bpd_ood": "bits per dimension of Fashion-MNIST against outliers, by latent size",
     "bpd_dai_wipf": "Dai & Wipf (2019) table 1 with the paper's network",
     "grad2vae": "Grad2VAE on one-class Fashion-MNIST: the paper's protocol and cost",

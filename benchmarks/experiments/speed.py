@@ -67,6 +67,13 @@ def flops_per_image(module, batch, training):
     return counter.get_total_flops() / len(batch)
 
 
+def flops_per_scored_image(detector, images):
+    """Network FLOPs per image of ``detector.score_samples`` (its torch passes)."""
+    with FlopCounterMode(display=False) as counter:
+        detector.score_samples(images)
+    return counter.get_total_flops() / len(images)
+
+
 def hand_written_fit(module, X, epochs, batch_size, lr, seed):
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
@@ -177,6 +184,7 @@ def run(args):
 
     train_flops = flops_per_image(module, X[:bs], training=True)
     score_flops = flops_per_image(module, X[:best_batch], training=False)
+    default_score_flops = flops_per_scored_image(default, images[:best_batch])
     peak = matmul_peak_gflops()
     rows = {
         "hand-written loop": (n * epochs / loop_train, n / loop_score),
@@ -198,6 +206,7 @@ def run(args):
             "whole_fit_ratio": rows["skvae (whole fit)"][0] / base_fit,
             "score_ratio": rows["skvae (training loop)"][1] / base_score,
             "default_detector_score_rate": default_rate,
+            "default_score_flops": default_score_flops,
             "train_seconds": {"skvae": skvae_trains, "loop": loop_trains},
             "loop_best_score_batch": best_batch,
             "score_seconds": {
@@ -248,6 +257,15 @@ def summarize(args):
         f"scoring seconds skvae {np.round(scores['skvae'], 3).tolist()}, "
         f"loop at its best batch ({best_batch}) {np.round(scores['loop'], 3).tolist()}"
     )
+    if "default_score_flops" in result:
+        default_flops = result["default_score_flops"]
+        default_gf = default_rate * default_flops / 1e9
+        print(
+            f"default detector's networks: {default_flops / 1e6:.1f} MFLOP per "
+            f"scored image ({default_flops / score_flops:.1f}x the VAE's), "
+            f"{default_gf:.1f} GFLOP/s ({100 * default_gf / peak:.0f}% of peak; "
+            "the neighbour searches are NumPy, not counted)"
+        )
     print(
         "loop scoring img/s by batch: "
         + ", ".join(
