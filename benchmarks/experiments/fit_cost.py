@@ -8,7 +8,8 @@ default ``VAEOutlierDetector()``, ``VAEOutlierDetector(transformations=None)``,
 the detector with single scores (``score_type="elbo"``: the VAE alone, no
 score statistics; ``"latent_knn"``: the VAE and a neighbour index) and
 ``VAEOutlierDetector(max_epochs=16)`` (about 1500 steps, the setting of the
-first run of the benchmark). ``--detectors`` runs some of them.
+first run of the benchmark) and ``VAEOutlierDetector(hidden_dims=(24, 48))``
+(narrower networks). ``--detectors`` runs some of them.
 Prints the times and their ratios to PyOD's VAE and to skvae's default, and
 writes them as JSON.
 
@@ -47,6 +48,9 @@ def detectors(random_state):
         ).fit(X),
         "skvae max_epochs=16": lambda X: VAEOutlierDetector(
             max_epochs=16, random_state=random_state
+        ).fit(X),
+        "skvae hidden_dims=(24, 48)": lambda X: VAEOutlierDetector(
+            hidden_dims=(24, 48), random_state=random_state
         ).fit(X),
     }
 
