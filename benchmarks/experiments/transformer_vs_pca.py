@@ -74,6 +74,9 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
+        "--beta", type=float, default=1.0, help="the VAE's KL weight (default 1)"
+    )
+    parser.add_argument(
         "--n-train", type=int, default=None, help="training subset (default: all)"
     )
     parser.add_argument(
@@ -164,6 +167,7 @@ def make_method(name, k, args):
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        beta=args.beta,
         random_state=args.seed,
         verbose=args.verbose,
     )
