@@ -20,6 +20,25 @@ FASHION_MNIST_SHORT_NAMES = (
 )  # fmt: skip
 
 
+def add_detector_params(parser):
+    """``--params``: ``VAEOutlierDetector`` keyword arguments as JSON (default none)."""
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="detector keyword arguments as JSON, e.g. '{\"hidden_dims\": [24, 48]}'",
+    )
+
+
+def add_benchmark_options(parser):
+    """The positional options, after ``--``, of ``python -m skvae.benchmark``."""
+    parser.add_argument(
+        "options",
+        nargs="*",
+        help="after --: the options of python -m skvae.benchmark naming the splits",
+    )
+
+
 def environment(argv=None):
     """The machine, the versions, the git commit and the command of a run.
 

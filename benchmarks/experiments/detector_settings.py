@@ -24,7 +24,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from skvae import VAEOutlierDetector
 from skvae.benchmark import benchmark_splits
 
-from .._shared import append_jsonl, read_jsonl
+from .._shared import (
+    add_benchmark_options,
+    add_detector_params,
+    append_jsonl,
+    read_jsonl,
+)
 
 
 def add_summary_arguments(parser):
@@ -34,17 +39,8 @@ def add_summary_arguments(parser):
 
 def add_arguments(parser):
     add_summary_arguments(parser)
-    parser.add_argument(
-        "--params",
-        type=json.loads,
-        default={},
-        help="detector keyword arguments as JSON, e.g. '{\"hidden_dims\": [16, 32]}'",
-    )
-    parser.add_argument(
-        "options",
-        nargs="*",
-        help="after --: the options of python -m skvae.benchmark naming the splits",
-    )
+    add_detector_params(parser)
+    add_benchmark_options(parser)
 
 
 def score_split(X_fit, X_eval, is_inlier, params, seed):

@@ -36,7 +36,7 @@ from skvae.benchmark import benchmark_splits
 from skvae.nn import transform_images
 from skvae.terms import auto_n_neighbors
 
-from .._shared import append_jsonl, read_jsonl
+from .._shared import add_benchmark_options, append_jsonl, read_jsonl
 
 # Which of the 8 copies (transform_images' indices) each candidate scores.
 SUBSETS = {
@@ -56,11 +56,7 @@ def add_summary_arguments(parser):
 
 def add_arguments(parser):
     add_summary_arguments(parser)
-    parser.add_argument(
-        "options",
-        nargs="*",
-        help="after --: the options of python -m skvae.benchmark naming the splits",
-    )
+    add_benchmark_options(parser)
 
 
 def images(X):

@@ -19,7 +19,6 @@ table and split, resumed), the table to ``OUT/contamination_LEVEL.md``.
     python -m benchmarks table_score_parts run --train-contamination 0.05
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from skvae import VAEOutlierDetector
 from skvae.benchmark import benchmark_splits
 
-from .._shared import RESULTS, append_jsonl, read_jsonl
+from .._shared import RESULTS, add_detector_params, append_jsonl, read_jsonl
 from .contamination import mean_auc_by_method, named_failures
 from .detection import load
 
@@ -92,12 +91,7 @@ def level_name(args):
 
 def add_arguments(parser):
     parser.add_argument("--splits", type=int, default=5)
-    parser.add_argument(
-        "--params",
-        type=json.loads,
-        default={},
-        help="detector keyword arguments as JSON, e.g. '{\"max_epochs\": 30}'",
-    )
+    add_detector_params(parser)
     add_summary_arguments(parser)
 
 
