@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -296,19 +297,28 @@ def test_load_of_a_damaged_file_names_it(
 # -- load: threads, parallel model selection, repeated fits -------------------
 
 
-def test_threads_scoring_one_model_get_the_same_bits(fitted_conv_detector, digits):
+@pytest.mark.parametrize("torch_threads", [1, 2])
+def test_threads_scoring_one_model_get_the_same_bits(
+    torch_threads, fitted_conv_detector, digits
+):
+    """Overlapping callers, each scoring on torch's threads; the count restored."""
     from concurrent.futures import ThreadPoolExecutor
 
     images, _ = digits
     expected = fitted_conv_detector.score_samples(images[:300])
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(
-            pool.map(
-                lambda _: fitted_conv_detector.score_samples(images[:300]), range(8)
-            )
-        )
-    for scores in results:
-        np.testing.assert_array_equal(scores, expected)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            # Many passes (on worker threads) and one pass (on the caller's).
+            rows = [images[:300], images[7:8]] * 4
+            results = list(pool.map(fitted_conv_detector.score_samples, rows))
+        assert torch.get_num_threads() == torch_threads
+    finally:
+        torch.set_num_threads(threads)
+    for many, one in zip(results[::2], results[1::2], strict=True):
+        np.testing.assert_array_equal(many, expected)
+        np.testing.assert_array_equal(one, expected[7:8])
 
 
 @pytest.mark.multiprocess

@@ -535,6 +535,60 @@ def test_outputs_are_bit_identical_whatever_the_batch(input_shape):
         np.testing.assert_array_equal(full[rows], np.concatenate(one_by_one))
 
 
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("input_shape", [(13,), (1, 8, 8)])
+def test_passes_on_several_threads_give_the_one_thread_bits(input_shape, n_threads):
+    """Passes run side by side, one torch thread each, stored in row order.
+
+    The thread count torch had is restored, also when a pass raises.
+    """
+    from skvae.scoring import elbo_scores, map_batches, per_sample_outputs
+
+    torch.manual_seed(0)
+    module = make_vae(input_shape, 2, hidden_dims=(8,))
+    X = np.random.RandomState(0).rand(203, int(np.prod(input_shape))).astype(np.float32)
+    kwargs = {"input_shape": input_shape, "batch_size": 8}
+    expected = elbo_scores(module, X, **kwargs)
+    expected_outputs = per_sample_outputs(module, X, **kwargs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        np.testing.assert_array_equal(elbo_scores(module, X, **kwargs), expected)
+        outputs = per_sample_outputs(module, X, **kwargs)
+        assert torch.get_num_threads() == n_threads
+
+        def fail_on_a_later_pass(module, x):
+            if x.flatten(1)[0, 0].item() == float(X[96, 0]):
+                raise ValueError("pass failed")
+            return module.encode(x)[0]
+
+        with pytest.raises(ValueError, match="pass failed"):
+            map_batches(fail_on_a_later_pass, module, X, **kwargs)
+        assert torch.get_num_threads() == n_threads
+    finally:
+        torch.set_num_threads(threads)
+    assert outputs.keys() == expected_outputs.keys()
+    for key, value in expected_outputs.items():
+        np.testing.assert_array_equal(outputs[key], value)
+
+
+def test_overlapping_callers_restore_the_thread_count_once():
+    """The first caller's count comes back when the last one leaves."""
+    from skvae.utils._torch import one_torch_thread
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with one_torch_thread() as outer:
+            assert (outer, torch.get_num_threads()) == (3, 1)
+            with one_torch_thread() as inner:
+                assert inner == 3
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("input_shape", [(6,), (1, 8, 8)])
 def test_read_only_input_scores_silently_and_equally(input_shape):
     """A read-only array (e.g. ``np.load(..., mmap_mode="r")``) is only read."""

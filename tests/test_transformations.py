@@ -95,15 +95,25 @@ def test_neighbor_distance_matches_scikit_learn():
     np.testing.assert_allclose(train_scores, expected_train, rtol=1e-5)
 
 
-def test_neighbor_distance_is_row_independent():
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_neighbor_distance_is_row_independent(n_threads):
+    """Chunks run side by side on the threads: same bits at every count."""
     rng = np.random.RandomState(1)
     neighbors = NeighborDistance(5)
     neighbors.fit(rng.normal(size=(700, 20)))
     X = rng.normal(size=(1100, 20))
-    together = neighbors.score(X)
-    for i in [0, 511, 512, 1099]:
-        np.testing.assert_array_equal(neighbors.score(X[i : i + 1]), together[[i]])
-    np.testing.assert_array_equal(neighbors.score(X[::-1]), together[::-1])
+    at_one_thread = neighbors.score(X)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        together = neighbors.score(X)
+        alone = [neighbors.score(X[i : i + 1]) for i in [0, 511, 512, 1099]]
+        reversed_order = neighbors.score(X[::-1])
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(together, at_one_thread)
+    np.testing.assert_array_equal(np.concatenate(alone), together[[0, 511, 512, 1099]])
+    np.testing.assert_array_equal(reversed_order, together[::-1])
 
 
 def test_neighbor_chunks_fit_their_memory_budget(monkeypatch):
@@ -116,6 +126,7 @@ def test_neighbor_chunks_fit_their_memory_budget(monkeypatch):
     row_bytes = 12 * 2000 + 8 * 158 * 32
     monkeypatch.setattr(_neighbors, "NEIGHBOR_CHUNK_BYTES", 7 * row_bytes)
     assert neighbors._chunk_rows() == 7
+    assert neighbors._chunk_rows(n_threads=2) == 3  # chunks at once share it
     np.testing.assert_array_equal(neighbors.score(X), together)
     monkeypatch.setattr(_neighbors, "NEIGHBOR_CHUNK_BYTES", 1)
     assert neighbors._chunk_rows() == 1
@@ -258,11 +269,13 @@ def test_default_scores_are_the_same_bits_in_any_composition(
 ):
     """Long scoring passes, a padded last one: no bit depends on the others.
 
-    3 threads make every pass a multiple of 12 rows (pass_granularity).
+    Nor on the thread count: every pass runs on one torch thread, the
+    passes on as many Python threads as torch has.
     """
     X_train, X_test, _ = digits_one_class
     det = fitted_conv_detector
     X = X_test[:150]
+    at_one_thread = det.score_samples(X)
     threads = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
@@ -272,8 +285,10 @@ def test_default_scores_are_the_same_bits_in_any_composition(
         shuffled[order] = det.score_samples(X[order])
         in_sevens = [det.score_samples(X[i : i + 7]) for i in range(0, len(X), 7)]
         alone = [det.score_samples(X[i : i + 1]) for i in range(0, len(X), 31)]
+        assert torch.get_num_threads() == n_threads
     finally:
         torch.set_num_threads(threads)
+    np.testing.assert_array_equal(whole, at_one_thread)
     np.testing.assert_array_equal(whole, shuffled)
     np.testing.assert_array_equal(whole, np.concatenate(in_sevens))
     np.testing.assert_array_equal(whole[::31], np.concatenate(alone))

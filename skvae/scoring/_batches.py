@@ -1,17 +1,21 @@
-"""The batching engine of the scoring layer: rows in blocks.
+"""The batching engine of the scoring layer: rows in passes.
 
 Every per-sample function of a module runs through :func:`map_batches`,
 which runs the rows in long passes and pads the last one to a multiple of a
-few rows (:func:`pass_granularity`), so that a sample's result does not
-depend on the other samples it is passed with.
+few rows (``BLOCK_GRANULARITY``), so that a sample's result does not depend
+on the other samples it is passed with. On the CPU every pass runs on one
+torch thread, and the passes run side by side on as many Python threads as
+torch had: the results are then also the same bits at every thread count.
 """
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-from ..utils._torch import evaluating
+from ..utils._threads import map_in_order
+from ..utils._torch import evaluating, grad_mode, one_torch_thread
 
 # Rows per forward pass when scoring (see score_block_rows): consecutive
 # rows of X go through the networks in passes of at most that many rows, and
@@ -23,18 +27,10 @@ from ..utils._torch import evaluating
 CPU_IMAGE_BLOCK_ROWS = 64
 CPU_FLAT_BLOCK_ROWS = 1024
 ACCELERATOR_BLOCK_ROWS = 1024
-# Every pass has a multiple of this many rows, and of the number of torch
-# threads (pass_granularity). A pass of one row takes other BLAS kernels
-# (matrix-vector) than a pass of several, and the convolution library splits
-# a pass among the threads by rows when it can, otherwise by channels, which
-# rounds otherwise: measured on passes of 1 to 256 images at 1, 2, 4 and 8
-# threads.
+# Every pass has a multiple of this many rows. A pass of one row takes other
+# BLAS kernels (matrix-vector) than a pass of several, which round
+# otherwise: measured on passes of 1 to 256 images.
 BLOCK_GRANULARITY = 4
-
-
-def pass_granularity():
-    """Rows of which every scoring pass has a multiple (see BLOCK_GRANULARITY)."""
-    return math.lcm(BLOCK_GRANULARITY, torch.get_num_threads())
 
 
 def iter_batches(X, batch_size, input_shape, device, granularity=1):
@@ -42,22 +38,32 @@ def iter_batches(X, batch_size, input_shape, device, granularity=1):
 
     Every batch has ``batch_size`` rows but the last, which has the rows left
     zero-padded up to a multiple of ``granularity`` (``n_rows`` says how
-    many are real); each flat row starts on a 64-byte boundary (a
-    row stride rounded up to 16 floats), as the BLAS kernels round a row
-    differently depending on its memory alignment. Only one batch is
-    converted and moved to ``device`` at a time, so memory stays bounded
-    however many rows ``X`` has.
+    many are real); see :func:`load_batch`. Only one batch is converted and
+    moved to ``device`` at a time, so memory stays bounded however many rows
+    ``X`` has.
+    """
+    for start in range(0, len(X), batch_size):
+        rows = X[start : start + batch_size]
+        yield load_batch(rows, batch_size, input_shape, device, granularity)
+
+
+def load_batch(rows, batch_size, input_shape, device, granularity=BLOCK_GRANULARITY):
+    """``(batch, n_rows)``: ``rows`` as a float32 tensor of ``input_shape`` rows.
+
+    The rows are zero-padded up to a multiple of ``granularity`` (at most
+    ``batch_size``); each flat row starts on a 64-byte boundary (a row
+    stride rounded up to 16 floats), as the BLAS kernels round a row
+    differently depending on its memory alignment.
     """
     n_features = math.prod(input_shape)
     stride = n_features if len(input_shape) > 1 else _round_up(n_features, 16)
-    for start in range(0, len(X), batch_size):
-        rows = np.asarray(X[start : start + batch_size], dtype=np.float32)
-        n_padded = min(batch_size, _round_up(len(rows), granularity))
-        buffer = torch.zeros((n_padded, stride), dtype=torch.float32)
-        # Copy through NumPy: read-only input (a memory map) needs no torch view.
-        buffer.numpy()[: len(rows), :n_features] = rows.reshape(len(rows), -1)
-        batch = buffer[:, :n_features].view(n_padded, *input_shape)
-        yield batch.to(device), len(rows)
+    rows = np.asarray(rows, dtype=np.float32)
+    n_padded = min(batch_size, _round_up(len(rows), granularity))
+    buffer = torch.zeros((n_padded, stride), dtype=torch.float32)
+    # Copy through NumPy: read-only input (a memory map) needs no torch view.
+    buffer.numpy()[: len(rows), :n_features] = rows.reshape(len(rows), -1)
+    batch = buffer[:, :n_features].view(n_padded, *input_shape)
+    return batch.to(device), len(rows)
 
 
 def _round_up(n, multiple):
@@ -92,17 +98,19 @@ def map_batches(
         Maps the module and a batch tensor of ``input_shape`` to a tensor
         with one row per sample.
     module : torch.nn.Module
-        A fitted module; it runs in eval mode without gradients.
+        A fitted module; it runs in eval mode without gradients. ``fn`` may
+        run on several threads at once, each with its own batch.
     X : ndarray of shape (n_samples, n_features)
         Validated input rows.
     input_shape : tuple of int
         Shape of one sample as the module expects it.
     batch_size : int, default=None
-        Rows per forward pass, rounded up to a multiple of
-        :func:`pass_granularity` (the last pass holds what is left, padded
-        to such a multiple); affects memory and speed, and not the results,
-        which are the same bits for every grouping of the rows of ``X`` at
-        one thread count. ``None`` means :func:`score_block_rows`.
+        Rows per forward pass, rounded up to a multiple of 4 (the last pass
+        holds what is left, padded to such a multiple); affects memory and
+        speed, and not the results, which are the same bits for every
+        grouping of the rows of ``X`` and, on the CPU, at every torch thread
+        count: each pass runs on one torch thread, and as many passes run at
+        once as torch has threads. ``None`` means :func:`score_block_rows`.
     device : str or torch.device, default="cpu"
         Where the module lives.
     gradients : bool, default=False
@@ -128,24 +136,49 @@ def map_batches(
     """
     if batch_size is None:
         batch_size = score_block_rows(input_shape, device)
-    on_cpu = torch.device(device).type == "cpu"
-    granularity = pass_granularity() if on_cpu else BLOCK_GRANULARITY
-    batch_size = _round_up(batch_size, granularity)
-    out = None
-    batches = zip(
-        range(0, len(X), batch_size),
-        iter_batches(X, batch_size, input_shape, device, granularity),
-        strict=True,
-    )
-    with evaluating(module, gradients=gradients):
-        for start, (x, n_rows) in batches:
+    batch_size = _round_up(batch_size, BLOCK_GRANULARITY)
+    starts = range(0, len(X), batch_size)
+
+    def run_pass(start):
+        rows = X[start : start + batch_size]
+        x, n_rows = load_batch(rows, batch_size, input_shape, device)
+        with grad_mode(gradients):
             values = fn(module, x)
+        return {
+            key: value[:n_rows].detach().cpu().numpy()
+            for key, value in _as_dict(values).items()
+        }
+
+    out = None
+    with evaluating(module, gradients=gradients), _pass_threads(device) as n_threads:
+        # Each worker thread runs its passes on one torch thread.
+        passes = map_in_order(
+            run_pass,
+            starts,
+            n_threads,
+            initializer=torch.set_num_threads,
+            initargs=(1,),
+        )
+        for start, values in zip(starts, passes, strict=True):
             if out is None:
-                out = _empty_like_rows(values, len(X))
-            for key, value in _as_dict(values).items():
-                rows = value[:n_rows].detach().cpu().numpy()
-                _as_dict(out)[key][start : start + n_rows] = rows
-    return out
+                out = _empty_rows(values, len(X))
+            for key, value in values.items():
+                out[key][start : start + len(value)] = value
+    # fn's output was one tensor, not a dict of them.
+    return out[None] if out is not None and None in out else out
+
+
+@contextmanager
+def _pass_threads(device):
+    """Yield how many passes run at once, each on one torch thread (CPU).
+
+    On an accelerator the passes run one after another on the device.
+    """
+    if torch.device(device).type != "cpu":
+        yield 1
+        return
+    with one_torch_thread() as n_threads:
+        yield n_threads
 
 
 def _as_dict(values):
@@ -153,10 +186,9 @@ def _as_dict(values):
     return values if isinstance(values, dict) else {None: values}
 
 
-def _empty_like_rows(values, n_rows):
-    """float64 arrays of ``n_rows`` rows shaped like one batch's ``values``."""
-    out = {
+def _empty_rows(values, n_rows):
+    """float64 arrays of ``n_rows`` rows shaped like one pass's ``values``."""
+    return {
         key: np.empty((n_rows, *value.shape[1:]), dtype=np.float64)
-        for key, value in _as_dict(values).items()
+        for key, value in values.items()
     }
-    return out if isinstance(values, dict) else out[None]

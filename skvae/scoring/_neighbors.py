@@ -1,6 +1,9 @@
 """A nearest-neighbour index of training features, scored batch-independently."""
 
 import numpy as np
+import torch
+
+from ..utils._threads import map_in_order
 
 # Rows per matrix product (at most), the bytes a chunk's temporaries may
 # take, and spare candidate neighbours whose distances are recomputed exactly.
@@ -84,23 +87,34 @@ class NeighborDistance:
 
     def _standardized_scores(self, rows):
         scores = np.empty(len(rows))
-        chunk_rows = self._chunk_rows()
-        for start in range(0, len(rows), chunk_rows):
-            chunk = rows[start : start + chunk_rows]
-            scores[start : start + len(chunk)] = self._chunk_scores(chunk)
+        n_threads = torch.get_num_threads()
+        chunk_rows = self._chunk_rows(n_threads)
+        starts = range(0, len(rows), chunk_rows)
+
+        def chunk_scores(start):
+            return self._chunk_scores(rows[start : start + chunk_rows])
+
+        # As many chunks at once as torch has threads: the partitions and
+        # sums release the GIL, and a chunk's scores do not depend on the
+        # thread it runs on.
+        chunks = map_in_order(chunk_scores, starts, n_threads)
+        for start, chunk in zip(starts, chunks, strict=True):
+            scores[start : start + len(chunk)] = chunk
         return scores
 
-    def _chunk_rows(self):
+    def _chunk_rows(self, n_threads=1):
         """Rows per chunk whose temporaries fit in ``NEIGHBOR_CHUNK_BYTES``.
 
         Each row takes its approximate distances to every point (float32)
         and their order (int64), and its candidates' differences (float64);
-        the scores do not depend on the chunking.
+        ``n_threads`` chunks at once share the budget. The scores do not
+        depend on the chunking.
         """
         n_points, n_features = self.points_.shape
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
         row_bytes = 12 * n_points + 8 * n_candidates * n_features
-        return int(np.clip(NEIGHBOR_CHUNK_BYTES // row_bytes, 1, NEIGHBOR_CHUNK_ROWS))
+        budget = NEIGHBOR_CHUNK_BYTES // max(n_threads, 1)
+        return int(np.clip(budget // row_bytes, 1, NEIGHBOR_CHUNK_ROWS))
 
     def _standardize(self, features):
         # float32 halves the memory of the points; the distances that count

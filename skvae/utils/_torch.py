@@ -4,6 +4,8 @@ from contextlib import contextmanager
 
 import torch
 
+from ._threads import SharedLimit
+
 
 @contextmanager
 def seeded(seed, device="cpu"):
@@ -32,10 +34,38 @@ def evaluating(module, gradients=False):
     was_training = module.training
     if was_training:
         module.eval()
-    grad_mode = torch.enable_grad() if gradients else torch.inference_mode()
     try:
-        with grad_mode:
+        with grad_mode(gradients):
             yield module
     finally:
         if was_training:
             module.train()
+
+
+def grad_mode(gradients):
+    """Grad mode with ``gradients``, otherwise inference mode.
+
+    Both are thread-local: a worker thread enters its own.
+    """
+    return torch.enable_grad() if gradients else torch.inference_mode()
+
+
+def _torch_to_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return threads, lambda: torch.set_num_threads(threads)
+
+
+_one_torch_thread = SharedLimit(_torch_to_one_thread)
+
+
+def one_torch_thread():
+    """Run torch's CPU operators on one thread inside the block.
+
+    Yields the intra-op thread count set before (the first of several
+    overlapping callers' one), which the caller may spend on threads of its
+    own, and restores it when the last overlapping caller leaves. torch's
+    thread count is process-wide, like the BLAS limits of threadpoolctl: other
+    threads' torch work inside the block also runs on one thread.
+    """
+    return _one_torch_thread.hold()
