@@ -68,9 +68,18 @@ def flops_per_image(module, batch, training):
 
 
 def flops_per_scored_image(detector, images):
-    """Network FLOPs per image of ``detector.score_samples`` (its torch passes)."""
-    with FlopCounterMode(display=False) as counter:
-        detector.score_samples(images)
+    """Network FLOPs per image of ``detector.score_samples`` (its torch passes).
+
+    Counted at one torch thread: the counter sees only the calling thread's
+    operators, and at more threads the passes run on worker threads.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            detector.score_samples(images)
+    finally:
+        torch.set_num_threads(threads)
     return counter.get_total_flops() / len(images)
 
 
