@@ -20,13 +20,14 @@ FASHION_MNIST_SHORT_NAMES = (
 )  # fmt: skip
 
 
-def add_detector_params(parser):
-    """``--params``: ``VAEOutlierDetector`` keyword arguments as JSON (default none)."""
+def add_params(parser, estimator="VAEOutlierDetector"):
+    """``--params``: ``estimator`` keyword arguments as JSON (default none)."""
     parser.add_argument(
         "--params",
         type=json.loads,
         default={},
-        help="detector keyword arguments as JSON, e.g. '{\"hidden_dims\": [24, 48]}'",
+        help=f"{estimator} keyword arguments as JSON, e.g. "
+        "'{\"hidden_dims\": [24, 48]}'",
     )
 
 

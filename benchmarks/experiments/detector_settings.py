@@ -26,7 +26,7 @@ from skvae.benchmark import benchmark_splits
 
 from .._shared import (
     add_benchmark_options,
-    add_detector_params,
+    add_params,
     append_jsonl,
     read_jsonl,
 )
@@ -39,7 +39,7 @@ def add_summary_arguments(parser):
 
 def add_arguments(parser):
     add_summary_arguments(parser)
-    add_detector_params(parser)
+    add_params(parser)
     add_benchmark_options(parser)
 
 

@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from skvae import VAEOutlierDetector
 from skvae.benchmark import benchmark_splits
 
-from .._shared import RESULTS, add_detector_params, append_jsonl, read_jsonl
+from .._shared import RESULTS, add_params, append_jsonl, read_jsonl
 from .contamination import mean_auc_by_method, named_failures
 from .detection import load
 
@@ -91,7 +91,7 @@ def level_name(args):
 
 def add_arguments(parser):
     parser.add_argument("--splits", type=int, default=5)
-    add_detector_params(parser)
+    add_params(parser)
     add_summary_arguments(parser)
 
 

@@ -45,7 +45,7 @@ from skvae import VAETransformer
 from skvae.datasets import load_fashion_mnist
 from skvae.nn import make_vae
 
-from .._shared import environment, read_json, write_json
+from .._shared import add_params, environment, read_json, write_json
 
 # The VAETransformer's default conv widths, for the autoencoder of the same size.
 DEFAULT_HIDDEN_DIMS = (32, 64)
@@ -76,6 +76,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--beta", type=float, default=1.0, help="the VAE's KL weight (default 1)"
     )
+    add_params(parser, "VAETransformer")
     parser.add_argument(
         "--n-train", type=int, default=None, help="training subset (default: all)"
     )
@@ -170,6 +171,7 @@ def make_method(name, k, args):
         beta=args.beta,
         random_state=args.seed,
         verbose=args.verbose,
+        **args.params,
     )
 
 
