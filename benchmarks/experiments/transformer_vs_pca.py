@@ -107,13 +107,17 @@ class PlainAutoencoder(TransformerMixin, BaseEstimator):
 
     The code is the encoder's mean output; the KL term, the sampling and the
     decoder variance are left out. Takes uint8 images as flat rows.
+    ``hidden_dims=None`` means the VAE's default widths.
     """
 
-    def __init__(self, latent_dim, max_epochs, batch_size, lr, random_state=0):
+    def __init__(
+        self, latent_dim, max_epochs, batch_size, lr, hidden_dims=None, random_state=0
+    ):
         self.latent_dim = latent_dim
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.hidden_dims = hidden_dims
         self.random_state = random_state
 
     def _images(self, X):
@@ -124,8 +128,9 @@ class PlainAutoencoder(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         torch.manual_seed(self.random_state)
         x = self._images(X)
+        hidden_dims = self.hidden_dims or DEFAULT_HIDDEN_DIMS
         self.module_ = make_vae(
-            tuple(x.shape[1:]), self.latent_dim, hidden_dims=DEFAULT_HIDDEN_DIMS
+            tuple(x.shape[1:]), self.latent_dim, hidden_dims=hidden_dims
         )
         optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr)
         self.module_.train()
@@ -160,8 +165,14 @@ def make_method(name, k, args):
             k, kernel="rbf", fit_inverse_transform=True, random_state=args.seed
         )
     if name == "autoencoder":
+        # The same networks as the VAE's, widths from --params included.
         return PlainAutoencoder(
-            k, args.max_epochs, args.batch_size, args.lr, random_state=args.seed
+            k,
+            args.max_epochs,
+            args.batch_size,
+            args.lr,
+            hidden_dims=args.params.get("hidden_dims"),
+            random_state=args.seed,
         )
     return VAETransformer(
         latent_dim=k,
