@@ -115,7 +115,7 @@ _DOCS = {
         Number of passes over the training data. What counts is the number
         of optimizer steps, ``max_epochs * n_samples / batch_size``: small
         data sets need many epochs, large ones fewer. ``"auto"`` trains for
-        about 1500 steps (900 in ``VAEOutlierDetector``, which trains a
+        about 1500 steps (600 in ``VAEOutlierDetector``, which trains a
         second network), within 2 to 100 epochs.
     batch_size : int, default=64
         Samples per training step.

@@ -45,11 +45,13 @@ SCORE_CHUNK_ROWS = 8192
 TERM_FIT_MAX_ROWS = NEIGHBOR_MAX_POINTS
 
 # The optimizer steps of max_epochs="auto" (the VAE's and the transformation
-# classifier's): against the 1500 steps of the other estimators they cost
-# under 0.1 point of one-class ROC-AUC for a third less fit time; the
+# classifier's). Fewer steps learn less of the anomalies in the training
+# set: 600 against 900 cost nothing measurable on one Fashion-MNIST class,
+# gained on several classes with anomalies in training and lost a little on
+# the 8x8 digits, for about 0.7x of the fit (docs/benchmark.md). The
 # classifier's default widths (32, 64, 128: the VAE's and one more) did
-# better than narrower ones (16, 32, 64) (docs/benchmark.md).
-DETECTOR_TRAINING_STEPS = 900
+# better than narrower ones (16, 32, 64).
+DETECTOR_TRAINING_STEPS = 600
 # Fewest rows left to train on when calibration rows are held out.
 MIN_TRAINING_ROWS = 2
 
