@@ -28,4 +28,5 @@ EXPERIMENTS = {
     "semi_supervised": "VAEClassifier against semi-supervised baselines",
     "transformer_vs_pca": "VAETransformer against PCA: reconstruction, 5-NN accuracy",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
+    "conv_paths": "convolution kernels for a lone row: its bits and their cost",
 }
