@@ -166,6 +166,35 @@ def test_expected_calibration_error_of_known_predictions():
     assert expected_calibration_error(perfect) == pytest.approx(0.0)
 
 
+def test_semi_supervised_calibration_holds_out_labels_and_scales_probabilities():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.experiments.semi_supervised import calibrated, held_out_labels
+    finally:
+        sys.path.remove(str(ROOT))
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    y_partial = np.array([-1] * 10 + [0] * 20 + [1] * 5)
+    held = held_out_labels(y_partial, 0.2, seed=0)
+    assert np.all(y_partial[held] != -1)
+    assert np.bincount(y_partial[held]).tolist() == [4, 2]  # 20% of 20; at least 2
+
+    # A model made overconfident (tiny regularisation on noisy labels) gets
+    # a temperature above 1 from held-out rows: softer, same predictions.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] + rng.normal(scale=1.0, size=400) > 0).astype(int)
+    model = LogisticRegression(C=1e4).fit(X[:40] * 20, y[:40])
+    scaled = calibrated(model).fit(X[200:] * 20, y[200:])
+    before, after = (
+        model.predict_proba(X[40:200] * 20),
+        scaled.predict_proba(X[40:200] * 20),
+    )
+    assert np.array_equal(before.argmax(axis=1), after.argmax(axis=1))
+    assert after.max(axis=1).mean() < before.max(axis=1).mean()
+
+
 def test_detector_settings_records_quality_and_seconds_of_one_split():
     sys.path.insert(0, str(ROOT))
     try:

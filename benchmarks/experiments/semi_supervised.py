@@ -23,6 +23,15 @@ Methods (all in one run):
   alone, 1,500 Adam steps (the VAE's ``max_epochs="auto"`` budget), no
   augmentation (the VAEClassifier's default has none either).
 
+A method named ``NAME+temperature`` (e.g. ``joint+temperature``) holds out
+``--calibration-fraction`` of the labeled images (stratified, seeded; their
+pixels stay in the training set as unlabeled images), fits ``NAME`` on the
+rest and scales its probabilities by one temperature fitted on the held-out
+labels: ``CalibratedClassifierCV(FrozenEstimator(model),
+method="temperature")``, scikit-learn's way to calibrate a fitted model.
+(``CalibratedClassifierCV`` with its own folds would take the unlabeled
+rows' ``-1`` for a class.)
+
 Besides accuracy and fit seconds each row holds the test predictions'
 reliability bins (15 equal-width bins of the top-class probability: count,
 mean confidence, accuracy) and their expected calibration error (ECE).
@@ -46,7 +55,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from skorch import NeuralNetClassifier
 from torch import nn
@@ -73,6 +85,8 @@ METHOD_LABELS = {
 }
 # The CNN baseline's optimizer steps: the VAE's max_epochs="auto" budget.
 CNN_STEPS = 1500
+# A method name with this suffix is calibrated on held-out labels.
+CALIBRATED = "+temperature"
 
 
 def add_summary_arguments(parser):
@@ -131,6 +145,12 @@ def add_arguments(parser):
         "(values are Python literals)",
     )
     parser.add_argument("--ls-neighbors", type=int, default=7)
+    parser.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=0.2,
+        help="labeled images held out to calibrate the NAME+temperature methods",
+    )
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--verbose", type=int, default=1)
 
@@ -310,27 +330,61 @@ def expected_calibration_error(bins):
     )
 
 
+def held_out_labels(y_partial, fraction, seed):
+    """A stratified ``fraction`` of the labeled rows (at least two per class)."""
+    rng = np.random.RandomState(seed)
+    held = []
+    for label in np.unique(y_partial[y_partial != -1]):
+        rows = np.flatnonzero(y_partial == label)
+        n_held = max(2, round(fraction * len(rows)))
+        held.append(rng.choice(rows, n_held, replace=False))
+    return np.sort(np.concatenate(held))
+
+
+def calibrated(model):
+    """``model``, fitted, with one temperature to fit on held-out labels.
+
+    The model stays as fitted, so the folds ``CalibratedClassifierCV``
+    splits the held-out rows into change nothing; two of them need only
+    two rows of each class (its default of five would need five).
+    """
+    return CalibratedClassifierCV(
+        FrozenEstimator(model), method="temperature", cv=KFold(2)
+    )
+
+
 def run_method(name, args, X, y_partial, X_test, y_test):
-    labeled = y_partial != -1
-    model = make_method(name, args, X.shape[1], y_partial)
-    if name not in ("joint", "frozen"):
+    n_labels = int(np.sum(y_partial != -1))
+    base = name.removesuffix(CALIBRATED)
+    model = make_method(base, args, X.shape[1], y_partial)
+    if base not in ("joint", "frozen"):
         # The baselines get pixels in [0, 1] as float32; the VAEClassifier
         # scales uint8 images itself.
         scale = 255.0 if X.dtype == np.uint8 else 1.0
         X = (X / scale).astype(np.float32)
         X_test = (X_test / scale).astype(np.float32)
-    if name in ("logreg", "cnn"):
+    calibration_rows = None
+    if name != base:
+        fraction = args.calibration_fraction
+        calibration_rows = held_out_labels(y_partial, fraction, args.seed)
+        X_calibration, y_calibration = X[calibration_rows], y_partial[calibration_rows]
+        y_partial = y_partial.copy()
+        y_partial[calibration_rows] = -1
+    labeled = y_partial != -1
+    if base in ("logreg", "cnn"):
         X, y_partial = X[labeled], y_partial[labeled]
     torch.manual_seed(args.seed)  # the CNN's initial weights and batches
     start = time.perf_counter()
     model.fit(X, y_partial)
+    if calibration_rows is not None:
+        model = calibrated(model).fit(X_calibration, y_calibration)
     fit_seconds = time.perf_counter() - start
     proba = model.predict_proba(X_test)
     predicted = model.classes_[np.nanargmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
     bins = reliability_bins(proba, predicted, y_test)
     return {
         "method": name,
-        "n_labels": int(labeled.sum()),
+        "n_labels": n_labels,
         "n_train": len(X),
         "accuracy": float(np.mean(model.predict(X_test) == y_test)),
         "ece": expected_calibration_error(bins),
@@ -422,11 +476,17 @@ def seed_table(reports):
         ece = np.mean([r["ece"] for r in rows if "ece" in r])
         seconds = np.mean([r["fit_seconds"] for r in rows])
         lines.append(
-            f"| {METHOD_LABELS[method]} | {n_labels} | {len(rows)} "
+            f"| {method_label(method)} | {n_labels} | {len(rows)} "
             f"| {np.mean(accuracy):.3f} | {min(accuracy):.3f}-{max(accuracy):.3f} "
             f"| {ece:.3f} | {seconds:.0f} |"
         )
     return "\n".join(lines)
+
+
+def method_label(method):
+    """The tables' and the diagram's name of ``method``."""
+    base = method.removesuffix(CALIBRATED)
+    return METHOD_LABELS[base] + (" + temperature" if base != method else "")
 
 
 def plot_reliability(runs, path):
@@ -454,7 +514,7 @@ def plot_reliability(runs, path):
                 marker="o",
                 ms=3,
                 lw=2.5 if method == "joint" else 1.2,
-                label=f"{METHOD_LABELS[method]} (ECE {ece:.3f})",
+                label=f"{method_label(method)} (ECE {ece:.3f})",
             )
         ax.set(
             xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-class probability)",
