@@ -513,14 +513,14 @@ def plot_reliability(runs, path):
                 accuracy,
                 marker="o",
                 ms=3,
-                lw=2.5 if method == "joint" else 1.2,
+                lw=2.5 if method.startswith("joint") else 1.2,
                 label=f"{method_label(method)} (ECE {ece:.3f})",
             )
         ax.set(
             xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-class probability)",
             ylabel="accuracy", title=f"{n_labels} labels",
         )  # fmt: skip
-        ax.legend(fontsize="small", loc="upper left")
+        ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
