@@ -170,6 +170,20 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
+def unfinished_splits(path, options):
+    """The splits of ``python -m skvae.benchmark OPTIONS`` not yet in ``path``.
+
+    ``path`` holds one JSON line per finished split (its ``"split"``), so an
+    interrupted run continues where it stopped.
+    """
+    from skvae.benchmark import benchmark_splits
+
+    done = {record["split"] for record in read_jsonl(path)}
+    for split in benchmark_splits(options):
+        if split[0] not in done:
+            yield split
+
+
 def read_json(path):
     """The data of a JSON results file."""
     return json.loads(Path(path).read_text())

@@ -26,10 +26,16 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from skvae import VAEOutlierDetector
-from skvae.benchmark import METHODS, benchmark_splits
+from skvae.benchmark import METHODS
 from skvae.datasets import load_digit_images, load_fashion_mnist
 
-from .._shared import add_benchmark_options, add_params, append_jsonl, read_jsonl
+from .._shared import (
+    add_benchmark_options,
+    add_params,
+    append_jsonl,
+    read_jsonl,
+    unfinished_splits,
+)
 
 DEFAULT_METHODS = ("skvae", "isolation-forest", "lof")
 
@@ -65,18 +71,22 @@ def test_images(options):
     return test.images, test.target
 
 
-def eval_labels(options, X_eval):
-    """The class of each row of ``X_eval``, found among the test set's images.
+def class_of_images(options):
+    """``{image bytes: class}`` of the test set's images.
 
     The benchmark's splits give only which rows are normal; a row's class is
-    that of the identical test image (-1 if there is none).
+    that of the identical test image.
     """
     X_test, y_test = test_images(options)
-    label_of = {
+    return {
         row.tobytes(): int(label)
         for row, label in zip(_flat32(X_test), y_test, strict=True)
     }
-    return np.array([label_of.get(row.tobytes(), -1) for row in _flat32(X_eval)])
+
+
+def eval_labels(class_of, X_eval):
+    """The class of each row of ``X_eval`` (-1 for a row not in ``class_of``)."""
+    return np.array([class_of.get(row.tobytes(), -1) for row in _flat32(X_eval)])
 
 
 def _flat32(X):
@@ -112,11 +122,10 @@ def method_scores(method, X_fit, X_eval, params, seed):
 
 def run(args):
     out = Path(args.out) / f"{args.name}.jsonl"
-    done = {r["split"] for r in read_jsonl(out)}
-    for split, description, X_fit, X_eval, is_inlier in benchmark_splits(args.options):
-        if split in done:
-            continue
-        labels = eval_labels(args.options, X_eval)
+    class_of = class_of_images(args.options)
+    splits = unfinished_splits(out, args.options)
+    for split, description, X_fit, X_eval, is_inlier in splits:
+        labels = eval_labels(class_of, X_eval)
         record = {
             "split": split,
             "normal": [int(c) for c in description.get("normal", [])],

@@ -22,13 +22,13 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from skvae import VAEOutlierDetector
-from skvae.benchmark import benchmark_splits
 
 from .._shared import (
     add_benchmark_options,
     add_params,
     append_jsonl,
     read_jsonl,
+    unfinished_splits,
 )
 
 
@@ -64,10 +64,7 @@ def score_split(X_fit, X_eval, is_inlier, params, seed):
 
 def run(args):
     out = Path(args.out) / f"{args.name}.jsonl"
-    done = {r["split"] for r in read_jsonl(out)}
-    for split, _, X_fit, X_eval, is_inlier in benchmark_splits(args.options):
-        if split in done:
-            continue
+    for split, _, X_fit, X_eval, is_inlier in unfinished_splits(out, args.options):
         record = {
             "split": split,
             "seed": args.seed,
