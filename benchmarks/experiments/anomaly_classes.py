@@ -56,7 +56,7 @@ def add_arguments(parser):
     add_benchmark_options(parser)
 
 
-def test_images(options):
+def load_test_images(options):
     """The test images and classes of the benchmark options' data set."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--dataset")
@@ -77,7 +77,7 @@ def class_of_images(options):
     The benchmark's splits give only which rows are normal; a row's class is
     that of the identical test image.
     """
-    X_test, y_test = test_images(options)
+    X_test, y_test = load_test_images(options)
     return {
         row.tobytes(): int(label)
         for row, label in zip(_flat32(X_test), y_test, strict=True)
@@ -150,8 +150,8 @@ def run(args):
 def summarize(args):
     for record in read_jsonl(Path(args.out) / f"{args.name}.jsonl"):
         methods = record["methods"]
-        classes = sorted(next(iter(methods.values()))["per_class"], key=int)
         counts = next(iter(methods.values()))["per_class"]
+        classes = sorted(counts, key=int)
         print(f"\nsplit {record['split']}, normal classes {record['normal']}\n")
         header = " | ".join(f"{c} (n={counts[c][1]})" for c in classes)
         print(f"| method | all anomalies | {header} |")
