@@ -11,8 +11,9 @@ transformation and the neighbour distance of the mean features over the
 subset, standardised as the detector does, the 3% neighbourhood of
 ``n_neighbors="auto"``) and adds the detector's own ``latent_knn`` part.
 ``all8`` reproduces the default's score; ``*_notr`` leaves the
-log-probability part out. Appends one JSON line per split to
-``OUT/NAME.jsonl`` and skips those there.
+log-probability part out; ``*+elbo`` adds the ELBO, standardised likewise
+(the fit's ``score_type`` also holds it, which changes neither network).
+Appends one JSON line per split to ``OUT/NAME.jsonl`` and skips those there.
 
     python -m benchmarks scored_copies run --name one_class_00 -- \\
         --dataset fashion-mnist
@@ -47,6 +48,8 @@ SUBSETS = {
     "id": (0,),
 }
 PASS_ROWS = 512
+# The default image score's parts (score_type="auto").
+DEFAULT_PARTS = ("latent_knn", "transformation", "transformation_knn")
 
 
 def add_summary_arguments(parser):
@@ -105,8 +108,9 @@ def standardised(train_scores, test_scores):
 def score_split(X_fit, X_eval, is_inlier, seed):
     """One fit; ROC-AUC and AP of each candidate on the split."""
     start = time.perf_counter()
-    detector = VAEOutlierDetector(random_state=seed).fit(X_fit)
-    parts = detector.score_parts(X_eval)
+    score_type = (*DEFAULT_PARTS, "elbo")
+    detector = VAEOutlierDetector(score_type=score_type, random_state=seed)
+    parts = detector.fit(X_fit).score_parts(X_eval)
     training = np.ones(len(X_fit), dtype=bool)
     training[detector.calibration_indices_] = False
     classifier = detector.transformation_net_.module_.eval()
@@ -125,11 +129,12 @@ def score_split(X_fit, X_eval, is_inlier, seed):
         for candidate, score in (
             (name, parts["latent_knn"] + log_prob + knn),
             (f"{name}_notr", parts["latent_knn"] + knn),
+            (f"{name}+elbo", parts["latent_knn"] + log_prob + knn + parts["elbo"]),
         ):
             record[candidate] = round(100 * roc_auc_score(is_inlier, score), 2)
             ap = average_precision_score(1 - is_inlier, -score)
             record[f"{candidate}_ap"] = round(100 * ap, 2)
-    default = sum(parts.values())
+    default = sum(parts[name] for name in DEFAULT_PARTS)
     record["default"] = round(100 * roc_auc_score(is_inlier, default), 2)
     return record
 
@@ -149,11 +154,16 @@ def run(args):
 
 def summarize(args):
     names = args.names or [args.name]
-    candidates = [*SUBSETS, *(f"{name}_notr" for name in SUBSETS)]
+    candidates = [
+        *SUBSETS,
+        *(f"{name}_notr" for name in SUBSETS),
+        *(f"{name}+elbo" for name in SUBSETS),
+    ]
     print("| splits | n | " + " | ".join(candidates) + " |")
     print("|---|---|" + "---|" * len(candidates))
     for name in names:
         records = read_jsonl(Path(args.out) / f"{name}.jsonl")
-        means = [np.mean([r[c] for r in records]) for c in candidates]
-        cells = " | ".join(f"{m:.2f}" for m in means)
+        # Runs before the +elbo candidates existed leave their cells empty.
+        means = [[r[c] for r in records if c in r] for c in candidates]
+        cells = " | ".join(f"{np.mean(m):.2f}" if m else "" for m in means)
         print(f"| {name} | {len(records)} | {cells} |")
