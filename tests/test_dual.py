@@ -223,6 +223,21 @@ def test_plain_transformer_has_no_dual_methods():
     assert not hasattr(VAETransformer(), "reconstruct_background")
 
 
+@pytest.mark.parametrize("rows_per_call", [1, 5, 16])
+def test_codes_do_not_depend_on_the_rows_transformed_with_them(
+    fitted_dual, cells, rows_per_call
+):
+    X, _ = cells
+    together = fitted_dual.transform(X[:48])
+    apart = np.concatenate(
+        [
+            fitted_dual.transform(X[start : min(start + rows_per_call, 48)])
+            for start in range(0, 48, rows_per_call)
+        ]
+    )
+    np.testing.assert_array_equal(apart, together)
+
+
 def test_remove_background_decodes_with_the_darkest_background_code(fitted_dual, cells):
     X, _ = cells
     dual = fitted_dual

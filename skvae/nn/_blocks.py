@@ -30,6 +30,36 @@ class Dense(nn.Linear):
         return torch.baddbmm(bias, x.unsqueeze(1), weight).squeeze(1)
 
 
+class PointwiseConv2d(nn.Conv2d):
+    """1x1 ``nn.Conv2d`` whose eval-mode output for an image ignores the other images.
+
+    On one thread PyTorch convolves fewer than 16 images with a 1x1 kernel
+    by its own im2col code and 16 or more by oneDNN's, and the two round
+    differently, so an image's output would depend on how many images share
+    its pass. In eval mode each image's channels are mixed by its own
+    ``(out, in) x (in, pixels)`` product, the same bits wherever the image
+    sits, as :class:`Dense` does for rows. Training keeps the convolution.
+    The state dict is ``nn.Conv2d``'s.
+    """
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__(in_channels, out_channels, kernel_size=1)
+
+    def forward(self, x):
+        if self.training or x.ndim != 4:
+            return super().forward(x)
+        n_images, _, height, width = x.shape
+        weight = self.weight.flatten(start_dim=1)
+        weight = weight.unsqueeze(0).expand(n_images, -1, -1)
+        pixels = x.reshape(n_images, self.in_channels, height * width)
+        if self.bias is None:
+            mixed = torch.bmm(weight, pixels)
+        else:
+            bias = self.bias.view(1, -1, 1).expand(n_images, -1, height * width)
+            mixed = torch.baddbmm(bias, weight, pixels)
+        return mixed.view(n_images, self.out_channels, height, width)
+
+
 def activation_layer(name):
     """Return a new activation module: ``"leaky_relu"`` (slope 0.2) or ``"relu"``."""
     return ACTIVATIONS[name]()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import Dense
+from ._blocks import Dense, PointwiseConv2d
 from ._losses import kl_standard_normal
 from ._vae import VAE, VAEOutput
 
@@ -77,7 +77,7 @@ class ReceptiveFieldEncoder(nn.Module):
             nn.LeakyReLU(0.2),
         ]
         for n_in, n_out in zip(channels[:-1], channels[1:], strict=True):
-            layers += [nn.Conv2d(n_in, n_out, 1), nn.LeakyReLU(0.2)]
+            layers += [PointwiseConv2d(n_in, n_out), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(*layers)
         n_flat = channels[-1] * counts[0] * counts[1]
         self.mu = Dense(n_flat, latent_dim)

@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-from ._blocks import Dense, mlp
+from ._blocks import Dense, PointwiseConv2d, mlp
 from ._conv import _output_padding, downsampled_sides
 from ._vae import VAE, VAEOutput
 
@@ -202,7 +202,7 @@ class CurvatureAttention(nn.Module):
         else:
             self.register_buffer("unit_weights", weights)
             self.aggregate = nn.Identity()
-        self.to_image = nn.Conv2d(channels, image_channels, 1)
+        self.to_image = PointwiseConv2d(channels, image_channels)
 
     def forward(self, diagonal):
         """Return ``(attention, image)`` for Hessian diagonals ``(n, K, H, W)``."""

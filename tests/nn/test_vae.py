@@ -176,3 +176,41 @@ def test_dense_trains_like_linear():
     expected = torch.nn.functional.linear(x, layer.weight, layer.bias)
     assert torch.equal(layer(x), expected)
     assert set(layer.state_dict()) == {"weight", "bias"}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "n_in, n_out, side", [(8, 16, 19), (8, 16, 3), (16, 1, 28), (32, 64, 7)]
+)
+def test_pointwise_conv_images_do_not_depend_on_how_many_share_the_pass(
+    n_in, n_out, side, threads
+):
+    """On one thread torch convolves 1x1 kernels otherwise below 16 images."""
+    from skvae.nn._blocks import PointwiseConv2d
+
+    torch.manual_seed(0)
+    layer = PointwiseConv2d(n_in, n_out).eval()
+    images = torch.randn(40, n_in, side, side)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            together = layer(images)
+            for n_images in (1, 3, 15, 16, 17):
+                assert torch.equal(layer(images[:n_images]), together[:n_images])
+            order = torch.randperm(40)
+            assert torch.equal(layer(images[order]), together[order])
+            reference = torch.nn.functional.conv2d(images, layer.weight, layer.bias)
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(together, reference)
+
+
+def test_pointwise_conv_trains_like_conv2d():
+    from skvae.nn._blocks import PointwiseConv2d
+
+    layer = PointwiseConv2d(3, 2).train()
+    x = torch.randn(4, 3, 5, 5)
+    expected = torch.nn.functional.conv2d(x, layer.weight, layer.bias)
+    assert torch.equal(layer(x), expected)
+    assert set(layer.state_dict()) == set(torch.nn.Conv2d(3, 2, 1).state_dict())
