@@ -25,6 +25,7 @@ from ._validation import (
     ValidatedRows,
     check_unit_interval,
     is_uint8,
+    plain_rows,
     resolve_input_shape,
     split_image_shape,
 )
@@ -317,7 +318,11 @@ class _BaseVAE(BaseEstimator):
         sample_shape = getattr(X, "shape", (None, None))[1:]
         X, array_image_shape = split_image_shape(X)
         pixels = is_uint8(X)
-        validated = validate_data(self, X, y, reset=reset, dtype=np.float32)
+        validated = None
+        if not (reset or with_y or hasattr(self, "feature_names_in_")):
+            validated = plain_rows(X, getattr(self, "n_features_in_", None))
+        if validated is None:
+            validated = validate_data(self, X, y, reset=reset, dtype=np.float32)
         X, y = validated if with_y else (validated, None)
         if pixels:
             X = X / np.float32(255)

@@ -114,7 +114,8 @@ class NeighborDistance:
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
         row_bytes = 12 * n_points + 8 * n_candidates * n_features
         budget = NEIGHBOR_CHUNK_BYTES // max(n_threads, 1)
-        return int(np.clip(budget // row_bytes, 1, NEIGHBOR_CHUNK_ROWS))
+        # Python's min and max: np.clip on scalars costs more than a lone row's search.
+        return max(1, min(budget // row_bytes, NEIGHBOR_CHUNK_ROWS))
 
     def _standardize(self, features):
         # float32 halves the memory of the points; the distances that count
