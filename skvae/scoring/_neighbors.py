@@ -134,8 +134,10 @@ class NeighborDistance:
         candidates = np.argpartition(approximate, n_candidates - 1, axis=1)
         candidates = candidates[:, :n_candidates]
         squared = self._exact_squared(rows, self.points_[candidates])
-        if n_candidates < n_points:
-            # More identical training points than candidates: use all of them.
+        # A row whose candidates are all at distance zero has more identical
+        # training points than candidates: use all of them. (squared.all():
+        # no zero at all, the usual case for new rows, checked in one pass.)
+        if n_candidates < n_points and not squared.all():
             for i in np.flatnonzero(np.all(squared == 0, axis=1)):
                 squared_all = self._exact_squared(rows[i : i + 1], self.points_[None])
                 squared[i] = np.partition(
