@@ -123,7 +123,7 @@ def test_neighbor_chunks_fit_their_memory_budget(monkeypatch):
     neighbors.fit(rng.normal(size=(2000, 32)))
     X = rng.normal(size=(600, 32))
     together = neighbors.score(X)
-    row_bytes = 12 * 2000 + 8 * 158 * 32
+    row_bytes = 12 * 2000 + 8 * 158
     monkeypatch.setattr(_neighbors, "NEIGHBOR_CHUNK_BYTES", 7 * row_bytes)
     assert neighbors._chunk_rows() == 7
     assert neighbors._chunk_rows(n_threads=2) == 3  # chunks at once share it
@@ -131,6 +131,19 @@ def test_neighbor_chunks_fit_their_memory_budget(monkeypatch):
     monkeypatch.setattr(_neighbors, "NEIGHBOR_CHUNK_BYTES", 1)
     assert neighbors._chunk_rows() == 1
     np.testing.assert_array_equal(neighbors.score(X[:20]), together[:20])
+
+
+@pytest.mark.parametrize("block_bytes", [1, 8 * 13 * 5 * 3, 2**30])
+def test_exact_distances_in_blocks_keep_the_bits(monkeypatch, block_bytes):
+    """Recomputing the candidates' distances a few rows at a time changes nothing."""
+    rng = np.random.RandomState(3)
+    train, X = rng.normal(size=(300, 5)), rng.normal(size=(50, 5))
+    neighbors = NeighborDistance(5)
+    train_scores = neighbors.fit(train)
+    scores = neighbors.score(X)
+    monkeypatch.setattr(_neighbors, "EXACT_BLOCK_BYTES", block_bytes)
+    np.testing.assert_array_equal(neighbors.fit(train), train_scores)
+    np.testing.assert_array_equal(neighbors.score(X), scores)
 
 
 @pytest.mark.parametrize("n_copies", [3, 30])

@@ -10,6 +10,10 @@ from ..utils._threads import map_in_order
 NEIGHBOR_CHUNK_ROWS = 512
 NEIGHBOR_CHUNK_BYTES = 64 * 2**20
 NEIGHBOR_MARGIN = 8
+# The bytes of the candidates' differences recomputed at once: a few rows'
+# worth, which stay in the CPU's cache (3x faster than a whole chunk's, whose
+# tens of megabytes go through memory; docs/performance.md).
+EXACT_BLOCK_BYTES = 2**20
 
 
 class NeighborDistance:
@@ -105,14 +109,15 @@ class NeighborDistance:
     def _chunk_rows(self, n_threads=1):
         """Rows per chunk whose temporaries fit in ``NEIGHBOR_CHUNK_BYTES``.
 
-        Each row takes its approximate distances to every point (float32)
-        and their order (int64), and its candidates' differences (float64);
-        ``n_threads`` chunks at once share the budget. The scores do not
-        depend on the chunking.
+        Each row takes its approximate distances to every point (float32),
+        their order (int64) and its candidates' exact distances (float64;
+        their differences take ``EXACT_BLOCK_BYTES`` for a few rows at a
+        time); ``n_threads`` chunks at once share the budget. The scores do
+        not depend on the chunking.
         """
-        n_points, n_features = self.points_.shape
+        n_points = len(self.points_)
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
-        row_bytes = 12 * n_points + 8 * n_candidates * n_features
+        row_bytes = 12 * n_points + 8 * n_candidates
         budget = NEIGHBOR_CHUNK_BYTES // max(n_threads, 1)
         # Python's min and max: np.clip on scalars costs more than a lone row's search.
         return max(1, min(budget // row_bytes, NEIGHBOR_CHUNK_ROWS))
@@ -132,8 +137,7 @@ class NeighborDistance:
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
         approximate = self._squared_norms_32 - 2 * (rows @ self.points_.T)
         candidates = np.argpartition(approximate, n_candidates - 1, axis=1)
-        candidates = candidates[:, :n_candidates]
-        squared = self._exact_squared(rows, self.points_[candidates])
+        squared = self._candidate_squared(rows, candidates[:, :n_candidates])
         # A row whose candidates are all at distance zero has more identical
         # training points than candidates: use all of them. (squared.all():
         # no zero at all, the usual case for new rows, checked in one pass.)
@@ -145,6 +149,22 @@ class NeighborDistance:
                     n_candidates - 1,
                 )[:n_candidates]
         return self._mean_distances(squared)
+
+    def _candidate_squared(self, rows, candidates):
+        """Squared distances of each row to its ``candidates`` (indices), float64.
+
+        A few rows at a time (``EXACT_BLOCK_BYTES``); each row's distances
+        are its own sums, so the blocks change no bits.
+        """
+        n_candidates, n_features = candidates.shape[1], rows.shape[1]
+        block_rows = max(1, EXACT_BLOCK_BYTES // (8 * n_candidates * n_features))
+        squared = np.empty(candidates.shape)
+        for start in range(0, len(rows), block_rows):
+            block = slice(start, start + block_rows)
+            squared[block] = self._exact_squared(
+                rows[block], self.points_[candidates[block]]
+            )
+        return squared
 
     @staticmethod
     def _exact_squared(rows, points):
