@@ -7,9 +7,16 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from skvae import VAEOutlierDetector
-from skvae.nn import TransformationClassifier, transform_images
+from skvae.nn import TransformationClassifier, make_vae, transform_images
 from skvae.nn._transformations import n_transformations, random_transformations
-from skvae.scoring import NeighborDistance, _neighbors
+from skvae.scoring import (
+    NeighborDistance,
+    _batches,
+    _neighbors,
+    per_sample_outputs,
+    score_block_rows,
+    transformation_outputs,
+)
 
 from .conftest import TINY_CONV, TINY_MLP, training_rows
 
@@ -131,6 +138,49 @@ def test_neighbor_chunks_fit_their_memory_budget(monkeypatch):
     monkeypatch.setattr(_neighbors, "NEIGHBOR_CHUNK_BYTES", 1)
     assert neighbors._chunk_rows() == 1
     np.testing.assert_array_equal(neighbors.score(X[:20]), together[:20])
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "device", "copies", "rows"),
+    [
+        ((1, 8, 8), "cpu", 1, _batches.CPU_IMAGE_BLOCK_ROWS),
+        ((1, 8, 8), "cpu", 8, _batches.CPU_COPIES_BLOCK_ROWS),
+        ((5,), "cpu", 1, _batches.CPU_FLAT_BLOCK_ROWS),
+        ((1, 8, 8), "meta", 8, _batches.ACCELERATOR_BLOCK_ROWS),
+    ],
+)
+def test_pass_length_by_input_device_and_copies(input_shape, device, copies, rows):
+    assert score_block_rows(input_shape, device, copies=copies) == rows
+    assert _batches.CPU_COPIES_BLOCK_ROWS < _batches.CPU_IMAGE_BLOCK_ROWS
+
+
+def test_passes_with_transformed_copies_are_shorter(monkeypatch):
+    """The classifier's copies ride in passes of CPU_COPIES_BLOCK_ROWS images."""
+    vae = make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4,)).eval()
+    classifier = TransformationClassifier((1, 8, 8), channels=(4, 8)).eval()
+    X = np.random.RandomState(0).uniform(size=(300, 64)).astype(np.float32)
+    lengths = []
+    load_batch = _batches.load_batch
+
+    def recording_load_batch(rows, batch_size, *args, **kwargs):
+        lengths.append(batch_size)
+        return load_batch(rows, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(_batches, "load_batch", recording_load_batch)
+    alone = per_sample_outputs(vae, X, input_shape=(1, 8, 8))
+    assert set(lengths) == {_batches.CPU_IMAGE_BLOCK_ROWS}
+    lengths.clear()
+    both = per_sample_outputs(
+        vae, X, input_shape=(1, 8, 8), transformation_module=classifier
+    )
+    assert set(lengths) == {_batches.CPU_COPIES_BLOCK_ROWS}
+    np.testing.assert_array_equal(both["latent_means"], alone["latent_means"])
+    lengths.clear()
+    copies_alone = transformation_outputs(classifier, X, input_shape=(1, 8, 8))
+    assert set(lengths) == {_batches.CPU_COPIES_BLOCK_ROWS}
+    np.testing.assert_array_equal(
+        copies_alone["transformation"], both["transformation"]
+    )
 
 
 @pytest.mark.parametrize("block_bytes", [1, 8 * 13 * 5 * 3, 2**30])

@@ -22,9 +22,12 @@ from ..utils._torch import evaluating, grad_mode, one_torch_thread
 # the last pass holds what is left, padded up to a multiple of
 # BLOCK_GRANULARITY rows. Small passes leave the convolution kernels idle (4
 # images run at a third of the speed of 64), so bulk scoring uses long ones;
-# a lone row costs a pass of BLOCK_GRANULARITY rows (benchmarks/speed.py,
+# a lone row costs a pass of BLOCK_GRANULARITY rows. A pass that also runs
+# several transformed copies of each image (the transformation classifier's
+# 8) is memory-bound beyond 64 images (benchmarks/speed.py,
 # benchmarks/latency.py, docs/performance.md).
-CPU_IMAGE_BLOCK_ROWS = 64
+CPU_IMAGE_BLOCK_ROWS = 256
+CPU_COPIES_BLOCK_ROWS = 64
 CPU_FLAT_BLOCK_ROWS = 1024
 ACCELERATOR_BLOCK_ROWS = 1024
 # Every pass has a multiple of this many rows. A pass of one row takes other
@@ -70,14 +73,18 @@ def _round_up(n, multiple):
     return -(-n // multiple) * multiple
 
 
-def score_block_rows(input_shape, device="cpu"):
+def score_block_rows(input_shape, device="cpu", copies=1):
     """Rows per forward pass with which :func:`map_batches` scores by default.
 
-    Fixed by the sample shape and the device alone.
+    Fixed by the sample shape, the device and ``copies``, how many
+    transformed copies of each sample a pass runs through a network (the
+    transformation classifier's), alone. The results do not depend on it.
     """
     if torch.device(device).type != "cpu":
         return ACCELERATOR_BLOCK_ROWS
-    return CPU_IMAGE_BLOCK_ROWS if len(input_shape) > 1 else CPU_FLAT_BLOCK_ROWS
+    if len(input_shape) == 1:
+        return CPU_FLAT_BLOCK_ROWS
+    return CPU_IMAGE_BLOCK_ROWS if copies == 1 else CPU_COPIES_BLOCK_ROWS
 
 
 def map_batches(

@@ -12,7 +12,6 @@ function of that sample, whatever it is scored with and however often.
 """
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from sklearn.covariance import LedoitWolf
 
 from ..nn import elbo
 from ..utils._torch import evaluating
-from ._batches import map_batches
+from ._batches import map_batches, score_block_rows
 
 # The per-sample outputs of per_sample_outputs, by what gives them: the VAE's
 # pass, the posterior draws (``noise``) and the transformation classifier.
@@ -116,12 +115,21 @@ def per_sample_outputs(
             decoded=decoded,
         )
 
-    with (
-        nullcontext()
-        if transformation_module is None
-        else evaluating(transformation_module)
-    ):
+    if transformation_module is None:
         return map_batches(batch_outputs, module, X, **kwargs)
+    _pass_for_copies(transformation_module, kwargs)
+    with evaluating(transformation_module):
+        return map_batches(batch_outputs, module, X, **kwargs)
+
+
+def _pass_for_copies(transformation_module, kwargs):
+    """Default ``kwargs``' pass length to that of passes of transformed copies."""
+    if kwargs.get("batch_size") is None and "input_shape" in kwargs:
+        kwargs["batch_size"] = score_block_rows(
+            kwargs["input_shape"],
+            kwargs.get("device", "cpu"),
+            copies=transformation_module.n_transformations,
+        )
 
 
 def batch_score_outputs(
@@ -643,6 +651,7 @@ def transformation_outputs(module, X, **kwargs):
     >>> sorted(out), out["transformation"].shape
     (['transformation', 'transformation_features'], (3,))
     """
+    _pass_for_copies(module, kwargs)
     return map_batches(_transformation_batch_outputs, module, X, **kwargs)
 
 
