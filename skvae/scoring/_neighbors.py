@@ -119,7 +119,8 @@ class NeighborDistance:
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
         row_bytes = 12 * n_points + 8 * n_candidates
         budget = NEIGHBOR_CHUNK_BYTES // max(n_threads, 1)
-        # Python's min and max: np.clip on scalars costs more than a lone row's search.
+        # Python's min and max: np.clip on scalars costs microseconds, which a
+        # lone row's search notices.
         return max(1, min(budget // row_bytes, NEIGHBOR_CHUNK_ROWS))
 
     def _standardize(self, features):

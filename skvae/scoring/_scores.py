@@ -102,7 +102,10 @@ def per_sample_outputs(
 
     With ``decoded=False`` the pass runs the encoder alone and leaves out
     ``"elbo"`` and ``"reconstruction"`` (about half the VAE's work, for
-    scores that read neither). Keyword arguments go to :func:`map_batches`.
+    scores that read neither). Keyword arguments go to :func:`map_batches`;
+    with a ``transformation_module`` the passes are by default those of
+    :func:`score_block_rows` for its transformed copies (shorter: each image
+    goes through the classifier several times).
     """
 
     def batch_outputs(module, x):
@@ -117,19 +120,21 @@ def per_sample_outputs(
 
     if transformation_module is None:
         return map_batches(batch_outputs, module, X, **kwargs)
-    _pass_for_copies(transformation_module, kwargs)
+    kwargs = _copies_pass(transformation_module, kwargs)
     with evaluating(transformation_module):
         return map_batches(batch_outputs, module, X, **kwargs)
 
 
-def _pass_for_copies(transformation_module, kwargs):
-    """Default ``kwargs``' pass length to that of passes of transformed copies."""
-    if kwargs.get("batch_size") is None and "input_shape" in kwargs:
-        kwargs["batch_size"] = score_block_rows(
-            kwargs["input_shape"],
-            kwargs.get("device", "cpu"),
-            copies=transformation_module.n_transformations,
-        )
+def _copies_pass(transformation_module, kwargs):
+    """``kwargs`` with the pass length of passes of transformed copies as default."""
+    if kwargs.get("batch_size") is not None or "input_shape" not in kwargs:
+        return kwargs
+    batch_size = score_block_rows(
+        kwargs["input_shape"],
+        kwargs.get("device", "cpu"),
+        copies=transformation_module.n_transformations,
+    )
+    return {**kwargs, "batch_size": batch_size}
 
 
 def batch_score_outputs(
@@ -629,7 +634,8 @@ def transformation_outputs(module, X, **kwargs):
         Validated input rows.
     **kwargs
         ``input_shape``, ``batch_size`` and ``device``, passed to
-        :func:`map_batches`.
+        :func:`map_batches`; ``batch_size`` defaults to
+        :func:`score_block_rows` for the transformed copies.
 
     Returns
     -------
@@ -651,7 +657,7 @@ def transformation_outputs(module, X, **kwargs):
     >>> sorted(out), out["transformation"].shape
     (['transformation', 'transformation_features'], (3,))
     """
-    _pass_for_copies(module, kwargs)
+    kwargs = _copies_pass(module, kwargs)
     return map_batches(_transformation_batch_outputs, module, X, **kwargs)
 
 
