@@ -90,9 +90,11 @@ class NeighborDistance:
         return self._standardized_scores(self._standardize(features))
 
     def _standardized_scores(self, rows):
-        scores = np.empty(len(rows))
         n_threads = torch.get_num_threads()
         chunk_rows = self._chunk_rows(n_threads)
+        if len(rows) <= chunk_rows:  # one chunk, e.g. a lone row: no threads
+            return self._chunk_scores(rows)
+        scores = np.empty(len(rows))
         starts = range(0, len(rows), chunk_rows)
 
         def chunk_scores(start):
@@ -136,7 +138,9 @@ class NeighborDistance:
         # candidates that no rounding can push out.
         n_points = len(self.points_)
         n_candidates = min(n_points, self.n_neighbors + NEIGHBOR_MARGIN)
-        approximate = self._squared_norms_32 - 2 * (rows @ self.points_.T)
+        approximate = rows @ self.points_.T
+        approximate *= -2  # in place: a lone row's search notices each temporary
+        approximate += self._squared_norms_32
         candidates = np.argpartition(approximate, n_candidates - 1, axis=1)
         squared = self._candidate_squared(rows, candidates[:, :n_candidates])
         # A row whose candidates are all at distance zero has more identical
@@ -178,9 +182,12 @@ class NeighborDistance:
     def _mean_distances(self, squared):
         """Minus the mean of each row's ``n_neighbors`` smallest non-zero distances."""
         # A zero distance is the scored point itself (or an identical copy).
-        squared = np.sort(np.where(squared > 0, squared, np.inf), axis=1)
-        nearest = squared[:, : self.n_neighbors]
-        found = np.isfinite(nearest)
-        total = np.where(found, np.sqrt(np.where(found, nearest, 0.0)), 0.0).sum(axis=1)
+        # In place on the caller's temporary: a lone row notices each copy.
+        squared[~(squared > 0)] = np.inf
+        squared.sort(axis=1)
+        distances = np.sqrt(squared[:, : self.n_neighbors])
+        found = distances != np.inf
+        distances[~found] = 0.0
         counts = found.sum(axis=1)
+        total = distances.sum(axis=1)
         return -np.divide(total, counts, out=np.zeros(len(total)), where=counts > 0)
