@@ -27,7 +27,9 @@ from safetensors.numpy import save as safetensors_bytes
 from skorch.history import History
 
 FORMAT = "skvae-safetensors"
-FORMAT_VERSION = 1
+# 2: the transformation classifier scores 4 of a square image's 8 copies;
+# a detector's version-1 file holds statistics of all 8 and is refused.
+FORMAT_VERSION = 2
 # The safetensors metadata key holding the JSON document.
 DOCUMENT_KEY = "skvae"
 
@@ -225,6 +227,7 @@ def _rebuild(document, arrays):
     """Return the estimator of ``document``, with its fitted state and networks."""
     allowed = _allowed_types()
     cls = _allowed(document["estimator"], allowed)
+    _check_format_version(document)
     estimator = cls(**_decode(document["params"], arrays, allowed))
     estimator._validate_params()
     estimator.__dict__.update(_decode(document["fitted"], arrays, allowed))
@@ -262,6 +265,23 @@ def _rebuild_net(estimator, name, stored, arrays):
     net.history_ = History(_decode(stored["history"], arrays, {}))
     net.interrupted_ = bool(stored["interrupted_"])
     return net
+
+
+def _check_format_version(document):
+    """Refuse a file whose fitted state the installed networks would misread."""
+    version = document.get("format_version", 1)
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"the file is in model-file format {version}, newer than this "
+            f"skvae's {FORMAT_VERSION}; upgrade skvae to load it"
+        )
+    if version < 2 and "transformation_net_" in document["nets"]:
+        raise ValueError(
+            "the detector was saved by an earlier skvae development version "
+            "whose transformation classifier scored all 8 copies of an image; "
+            "its stored score statistics do not fit the installed version's "
+            "4. Fit the detector again and save it"
+        )
 
 
 def _allowed(name, allowed):

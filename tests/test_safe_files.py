@@ -146,6 +146,30 @@ def test_file_of_another_version_names_it(fitted_conv_detector, tmp_path, monkey
         skvae.load(path)
 
 
+def test_detector_file_from_before_four_scored_copies_is_refused(
+    fitted_conv_detector, tmp_path
+):
+    assert fitted_conv_detector.transformation_net_ is not None
+    path = skvae.save(fitted_conv_detector, tmp_path / "model.skvae")
+    _rewrite(path, lambda document: document.update(format_version=1))
+    with pytest.raises(ValueError, match="scored all 8 copies.*Fit the detector"):
+        skvae.load(path)
+
+
+def test_format_one_file_without_a_classifier_still_loads(digits, tmp_path):
+    fitted, X = _fitted(VAETransformer(**TINY), digits)
+    path = skvae.save(fitted, tmp_path / "model.skvae")
+    _rewrite(path, lambda document: document.update(format_version=1))
+    np.testing.assert_array_equal(skvae.load(path).transform(X), fitted.transform(X))
+
+
+def test_file_of_a_newer_format_asks_for_an_upgrade(fitted_conv_detector, tmp_path):
+    path = skvae.save(fitted_conv_detector, tmp_path / "model.skvae")
+    _rewrite(path, lambda document: document.update(format_version=99))
+    with pytest.raises(ValueError, match="format 99, newer.*upgrade skvae"):
+        skvae.load(path)
+
+
 class ConstantScore(ScoreTerm):
     """A score of the user's own: the safe format cannot rebuild it."""
 

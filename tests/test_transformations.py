@@ -57,29 +57,50 @@ def test_random_transformations_label_what_they_applied():
         )
 
 
-def test_classifier_outputs_and_mean_log_probability():
+@pytest.mark.parametrize(("n_scored", "n_copies"), [(None, 8), (8, 8), (4, 4), (1, 1)])
+def test_classifier_outputs_and_mean_log_probability(n_scored, n_copies):
     torch.manual_seed(0)
-    module = TransformationClassifier((1, 8, 8), channels=(4, 8)).eval()
+    module = TransformationClassifier((1, 8, 8), channels=(4, 8), n_scored=n_scored)
+    module.eval()
+    assert module.n_copies == n_copies
     x = torch.rand(3, 1, 8, 8)
     assert module(x).shape == (3, 8)
     assert module.embed(x).shape == (3, 8)
     expected = torch.stack(
         [
             torch.log_softmax(module(transform_images(x, t, 8)), 1)[:, t]
-            for t in range(8)
+            for t in range(n_copies)
         ]
     ).mean(0)
     torch.testing.assert_close(module.right_transformation_log_prob(x), expected)
     mean_features = torch.stack(
-        [module.embed(transform_images(x, t, 8)) for t in range(8)]
+        [module.embed(transform_images(x, t, 8)) for t in range(n_copies)]
     ).mean(0)
     log_prob, features = module.score_copies(x)
     torch.testing.assert_close(log_prob, expected)
     torch.testing.assert_close(features, mean_features)
-    # The averaged features do not depend on which transformation x came in.
-    torch.testing.assert_close(
-        module.score_copies(transform_images(x, 3, 8))[1], features
-    )
+    if n_copies in (4, 8):
+        # The averaged features do not depend on which quarter turn x came in.
+        torch.testing.assert_close(
+            module.score_copies(transform_images(x, 3, 8))[1], features
+        )
+
+
+def test_a_classifier_pickled_before_n_scored_reads_every_copy():
+    torch.manual_seed(0)
+    module = TransformationClassifier((1, 8, 8), channels=(4, 8), n_scored=4).eval()
+    all_copies = TransformationClassifier((1, 8, 8), channels=(4, 8)).eval()
+    all_copies.load_state_dict(module.state_dict())
+    del module.n_scored  # as a module unpickled from an older version
+    x = torch.rand(3, 1, 8, 8)
+    assert module.n_copies == 8
+    torch.testing.assert_close(module.score_copies(x), all_copies.score_copies(x))
+
+
+@pytest.mark.parametrize("n_scored", [0, 9])
+def test_classifier_rejects_a_number_of_scored_copies_it_does_not_have(n_scored):
+    with pytest.raises(ValueError, match="n_scored=.* between 1 and the 8"):
+        TransformationClassifier((1, 8, 8), channels=(4, 8), n_scored=n_scored)
 
 
 # -- nearest-neighbour distances ----------------------------------------------
@@ -305,6 +326,8 @@ def test_warm_start_on_other_image_shapes_trains_a_new_classifier(digits_one_cla
     det.fit(X_train)
     det.fit(np.pad(X_train, ((0, 0), (0, 2), (0, 2))))
     assert det.transformation_net_.module_.n_transformations == 8
+    # It trains on all 8 and scores the quarter turns.
+    assert det.transformation_net_.module_.n_copies == 4
     assert len(det.transformation_net_.history) == 1
 
 

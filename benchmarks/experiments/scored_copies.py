@@ -19,7 +19,7 @@ Appends one JSON line per split to ``OUT/NAME.jsonl`` and skips those there.
         --dataset fashion-mnist
     python -m benchmarks scored_copies run --name digits_random -- \\
         --dataset digits --protocol multi-class --splits 4 --train-contamination 0.05
-    python -m benchmarks scored_copies summarize --names one_class_00 digits_random
+    python -m benchmarks scored_copies summarize --names one_class_00 [--ap]
 """
 
 import math
@@ -55,6 +55,11 @@ DEFAULT_PARTS = ("latent_knn", "transformation", "transformation_knn")
 def add_summary_arguments(parser):
     parser.add_argument("--name", default="scored_copies", help="OUT/NAME.jsonl")
     parser.add_argument("--names", nargs="+", default=None, help="summarize these")
+    parser.add_argument(
+        "--ap",
+        action="store_true",
+        help="summarize average precision (anomalies positive), not ROC-AUC",
+    )
 
 
 def add_arguments(parser):
@@ -164,6 +169,7 @@ def summarize(args):
     for name in names:
         records = read_jsonl(Path(args.out) / f"{name}.jsonl")
         # Runs before the +elbo candidates existed leave their cells empty.
-        means = [[r[c] for r in records if c in r] for c in candidates]
+        keys = [f"{c}_ap" if args.ap else c for c in candidates]
+        means = [[r[key] for r in records if key in r] for key in keys]
         cells = " | ".join(f"{np.mean(m):.2f}" if m else "" for m in means)
         print(f"| {name} | {len(records)} | {cells} |")

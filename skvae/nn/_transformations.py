@@ -93,6 +93,11 @@ class TransformationClassifier(nn.Module):
         Output channels of each stride-2 convolution.
     kernel_size : int, default=3
         Odd kernel size of every convolution.
+    n_scored : int or None, default=None
+        How many transformations :meth:`score_copies` reads: the first
+        ``n_scored`` (of square images, 4 are the quarter turns without the
+        mirror images); ``None`` reads all of them. Training always uses
+        every transformation.
 
     Examples
     --------
@@ -105,10 +110,22 @@ class TransformationClassifier(nn.Module):
     (3, 8)
     """
 
-    def __init__(self, image_shape, channels=(32, 64, 128), kernel_size=3):
+    # Modules pickled before n_scored existed read every transformation.
+    n_scored = None
+
+    def __init__(
+        self, image_shape, channels=(32, 64, 128), kernel_size=3, n_scored=None
+    ):
         super().__init__()
         widths = (image_shape[0], *channels)
         self.n_transformations = n_transformations(image_shape)
+        if n_scored is not None and not 1 <= n_scored <= self.n_transformations:
+            raise ValueError(
+                f"n_scored={n_scored} must be between 1 and the "
+                f"{self.n_transformations} transformations of images of shape "
+                f"{tuple(image_shape)}, or None for all of them."
+            )
+        self.n_scored = n_scored
         self.features = nn.Sequential(
             *[
                 conv_block(n_in, n_out, kernel_size)
@@ -125,34 +142,41 @@ class TransformationClassifier(nn.Module):
         """Logits of each transformation, shape ``(N, n_transformations)``."""
         return self.out(self.embed(x))
 
-    def right_transformation_log_prob(self, x):
-        """Mean log-probability of the right transformation over every copy of ``x``.
+    @property
+    def n_copies(self):
+        """How many transformed copies of an image :meth:`score_copies` classifies."""
+        return self.n_scored or self.n_transformations
 
-        Each image is transformed in every way and classified; the result
-        averages the log-probability given to the transformation applied.
+    def right_transformation_log_prob(self, x):
+        """Mean log-probability of the right transformation over the scored copies.
+
+        Each image is transformed in each of the first :attr:`n_copies`
+        ways and classified; the result averages the log-probability given
+        to the transformation applied.
         """
         return self.score_copies(x)[0]
 
     def score_copies(self, x):
-        """Classify every transformed copy of ``x``; two summaries per image.
+        """Classify the scored transformed copies of ``x``; two summaries per image.
 
         Returns the mean log-probability of the right transformation over
-        the copies (see :meth:`right_transformation_log_prob`) and the mean
-        of the copies' pooled features, shape ``(N, channels[-1])``: a
-        description of the image that does not depend on which of the
-        transformations it arrived in.
+        the first :attr:`n_copies` copies (see
+        :meth:`right_transformation_log_prob`) and the mean of their pooled
+        features, shape ``(N, channels[-1])``: a description of the image
+        that does not depend on which of those transformations (with 4 of
+        a square image's 8, which quarter turn) it arrived in.
         """
-        n = self.n_transformations
+        n, n_copies = self.n_transformations, self.n_copies
         # One pass over all copies: scoring runs in small blocks of images,
         # where a pass's fixed cost outweighs the arithmetic.
-        copies = torch.cat([transform_images(x, index, n) for index in range(n)])
+        copies = torch.cat([transform_images(x, index, n) for index in range(n_copies)])
         embedded = self.embed(copies)
         # The logits of the flat (copies, features) rows: Dense keeps each
         # row's bits apart from the others' on 2-D input only.
-        logits = self.out(embedded).view(n, -1, n)
-        embedded = embedded.view(n, -1, embedded.shape[-1])
+        logits = self.out(embedded).view(n_copies, -1, n)
+        embedded = embedded.view(n_copies, -1, embedded.shape[-1])
         log_probs = F.log_softmax(logits, dim=2)
-        right = torch.arange(n, device=x.device)
+        right = torch.arange(n_copies, device=x.device)
         return _mean_of_copies(log_probs[right, :, right]), _mean_of_copies(embedded)
 
 

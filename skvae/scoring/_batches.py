@@ -23,8 +23,9 @@ from ..utils._torch import evaluating, grad_mode, one_torch_thread
 # BLOCK_GRANULARITY rows. Small passes leave the convolution kernels idle (4
 # images run at a third of the speed of 64), so bulk scoring uses long ones;
 # a lone row costs a pass of BLOCK_GRANULARITY rows. A pass that also runs
-# several transformed copies of each image (the transformation classifier's
-# 8) is memory-bound beyond 64 images (benchmarks/speed.py,
+# several transformed copies of each image (the transformation classifier
+# scores 4) is memory-bound beyond 64 images: with 4 copies 64 / 128 / 256
+# took 2.55 / 2.65 / 2.97 s on 10,000 images, as with 8 (benchmarks/speed.py,
 # benchmarks/latency.py, docs/performance.md).
 CPU_IMAGE_BLOCK_ROWS = 256
 CPU_COPIES_BLOCK_ROWS = 64

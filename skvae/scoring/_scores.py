@@ -132,7 +132,7 @@ def _copies_pass(transformation_module, kwargs):
     batch_size = score_block_rows(
         kwargs["input_shape"],
         kwargs.get("device", "cpu"),
-        copies=transformation_module.n_transformations,
+        copies=transformation_module.n_copies,
     )
     return {**kwargs, "batch_size": batch_size}
 
