@@ -28,7 +28,7 @@ from skorch.history import History
 
 FORMAT = "skvae-safetensors"
 # 2: the transformation classifier scores 4 of a square image's 8 copies;
-# a detector's version-1 file holds statistics of all 8 and is refused.
+# a detector's version-1 file holds statistics of every copy and is refused.
 FORMAT_VERSION = 2
 # The safetensors metadata key holding the JSON document.
 DOCUMENT_KEY = "skvae"
@@ -278,9 +278,10 @@ def _check_format_version(document):
     if version < 2 and "transformation_net_" in document["nets"]:
         raise ValueError(
             "the detector was saved by an earlier skvae development version "
-            "whose transformation classifier scored all 8 copies of an image; "
-            "its stored score statistics do not fit the installed version's "
-            "4. Fit the detector again and save it"
+            "whose transformation classifier scored every transformed copy of "
+            "an image (8 of a square one); the installed version scores 4, "
+            "which its stored score statistics do not fit. Fit the detector "
+            "again and save it"
         )
 
 
