@@ -166,6 +166,21 @@ def test_expected_calibration_error_of_known_predictions():
     assert expected_calibration_error(perfect) == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize("calls", [1, 3])
+def test_latency_best_ms_times_each_side_in_runs_of_consecutive_calls(calls):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.experiments.latency import best_ms
+    finally:
+        sys.path.remove(str(ROOT))
+    order = []
+    functions = {name: (lambda name=name: order.append(name)) for name in "ab"}
+    best = best_ms(functions, repeats=2, calls=calls)
+    assert order == (["a"] * calls + ["b"] * calls) * 2
+    assert set(best) == {"a", "b"}
+    assert all(0 <= milliseconds < 1e3 for milliseconds in best.values())
+
+
 def test_semi_supervised_calibration_holds_out_labels_and_scales_probabilities():
     sys.path.insert(0, str(ROOT))
     try:
