@@ -29,5 +29,6 @@ EXPERIMENTS = {
     "transformer_vs_pca": "VAETransformer against PCA: reconstruction, 5-NN accuracy",
     "fit_cost": "fit seconds of the detector's options against PyOD's VAE",
     "conv_paths": "convolution kernels for a lone row: its bits and their cost",
+    "compiled": "torch.compile against eager, and each VAE layer's share of the peak",
     "anomaly_classes": "ROC-AUC per anomaly class: which kinds each method misses",
 }

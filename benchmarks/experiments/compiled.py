@@ -1,0 +1,280 @@
+"""torch.compile and the VAE's layers: what bounds its share of the matmul peak.
+
+Issue 33 asks for the VAE's training and scoring at 50% and 40% of the
+machine's float32 matmul peak. This measures, for the default detector's
+VAE (freshly initialised: times do not depend on the weights), on the CPU:
+
+- eager against ``torch.compile`` (inductor): one training step (forward,
+  negative ELBO, backward, Adam) at ``--batch-size`` images and one scoring
+  pass (the per-image ELBO terms, no gradients) at ``--score-batch``
+  images; milliseconds (best of ``--repeats`` alternating repeats, each of
+  ``--calls`` consecutive calls), GFLOP/s and their share of the peak, and
+  the seconds of the first, compiling call of each;
+- whether the compiled scoring pass keeps a row's bits whatever pass it
+  runs in (``score_samples`` promises that): the first rows scored in a
+  pass of ``--score-batch`` images and in one of 16, and against eager;
+- every convolution, transposed convolution and dense layer of the eager
+  scoring pass alone, fed the input it had in that pass: milliseconds,
+  GFLOP/s and share of the peak, and each layer's share of the pass.
+
+    python -m benchmarks compiled run --threads 2
+"""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch._inductor import config as inductor_config
+from torch.utils.flop_counter import FlopCounterMode
+
+from skvae import VAEOutlierDetector
+from skvae.nn import NegativeELBO
+
+from .._shared import environment, read_json, write_json
+from .speed import fresh_copy, matmul_peak_gflops
+
+RESULTS_FILE = "compiled.json"
+IMAGE_SHAPE = (1, 28, 28)
+# Rows of the small pass the compiled scoring pass is checked against.
+SMALL_PASS_ROWS = 16
+
+
+def add_arguments(parser):
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--score-batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=10)
+
+
+def default_vae(seed):
+    """The default detector's VAE for 28x28 images, freshly initialised."""
+    images = np.random.RandomState(seed).randint(0, 256, (256, 28, 28), np.uint8)
+    detector = VAEOutlierDetector(
+        max_epochs=1, transformations=None, score_type="elbo", random_state=seed
+    ).fit(images)
+    return fresh_copy(detector.net_.module_, seed)
+
+
+def training_step(module, x, compiled):
+    """One Adam step of the negative ELBO, its loss eager or compiled."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    criterion = NegativeELBO()
+
+    def loss(x):
+        return criterion(*module.elbo_terms(x, module(x)))
+
+    loss = torch.compile(loss) if compiled else loss
+
+    def step():
+        optimizer.zero_grad()
+        loss(x).backward()
+        optimizer.step()
+
+    return step
+
+
+def scoring_pass(module, x, compiled=False):
+    """The per-image ELBO terms of ``x`` without gradients, eager or compiled."""
+
+    def terms(x):
+        return module.elbo_terms(x, module(x))
+
+    terms = torch.compile(terms) if compiled else terms
+
+    def run():
+        with torch.no_grad():
+            return terms(x)
+
+    return run
+
+
+def best_ms(functions, repeats, calls):
+    """Best milliseconds of one call of each function, alternating repeats."""
+    best = dict.fromkeys(functions, float("inf"))
+    for _ in range(repeats):
+        for name, function in functions.items():
+            for _ in range(calls):
+                start = time.perf_counter()
+                function()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return {name: 1e3 * seconds for name, seconds in best.items()}
+
+
+def first_call_seconds(function):
+    """Seconds of the first call: for a compiled function, its compilation.
+
+    Inductor's caches on disk are bypassed, as on a machine that never
+    compiled the module.
+    """
+    start = time.perf_counter()
+    with inductor_config.patch(force_disable_caches=True):
+        function()
+    return time.perf_counter() - start
+
+
+def flops(function):
+    with FlopCounterMode(display=False) as counter:
+        function()
+    return counter.get_total_flops()
+
+
+def eager_and_compiled(args, peak):
+    """Times, GFLOP/s and first-call seconds of both ways, training and scoring."""
+    x_train = torch.rand(args.batch_size, *IMAGE_SHAPE)
+    x_score = torch.rand(args.score_batch, *IMAGE_SHAPE)
+    vae = default_vae(args.seed)
+    tasks = {"training step": {}, "scoring pass": {}}
+    first_call = {}
+    for way in ("eager", "compiled"):
+        compiled = way == "compiled"
+        step = training_step(fresh_copy(vae, args.seed), x_train, compiled)
+        score = scoring_pass(fresh_copy(vae, args.seed).eval(), x_score, compiled)
+        for task, function in (("training step", step), ("scoring pass", score)):
+            tasks[task][way] = function
+            first_call[task, way] = first_call_seconds(function)
+    rows = []
+    for task, functions in tasks.items():
+        ms = best_ms(functions, args.repeats, args.calls)
+        task_flops = flops(functions["eager"])
+        for way in functions:
+            gflops = task_flops / ms[way] / 1e6
+            rows.append(
+                {
+                    "task": task,
+                    "way": way,
+                    "ms": ms[way],
+                    "gflops": gflops,
+                    "share_of_peak": gflops / peak,
+                    "first_call_seconds": first_call[task, way],
+                }
+            )
+    return rows
+
+
+def compiled_bits(args):
+    """Whether compiled scoring keeps a row's bits across passes, and vs eager."""
+    module = default_vae(args.seed).eval()
+    x = torch.rand(args.score_batch, *IMAGE_SHAPE)
+    small = x[:SMALL_PASS_ROWS].clone()
+    long_pass = scoring_pass(module, x, compiled=True)()[0][:SMALL_PASS_ROWS]
+    short_pass = scoring_pass(module, small, compiled=True)()[0]
+    eager = scoring_pass(module, small)()[0]
+    return {
+        "same_bits_in_passes_of_two_sizes": bool(torch.equal(long_pass, short_pass)),
+        "max_relative_difference_between_passes": _relative(long_pass, short_pass),
+        "max_relative_difference_to_eager": _relative(short_pass, eager),
+    }
+
+
+def _relative(a, b):
+    return float(((a - b).abs() / b.abs().clamp_min(1e-30)).max())
+
+
+def layer_times(args, peak):
+    """Each conv, transposed conv and dense layer of the eager scoring pass alone."""
+    module = default_vae(args.seed).eval()
+    x = torch.rand(args.score_batch, *IMAGE_SHAPE)
+    inputs = {}
+    layers = {
+        name: layer
+        for name, layer in module.named_modules()
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+        or type(layer).__name__ == "Dense"
+    }
+
+    def keep_input(name):
+        def hook(layer, layer_args, output):
+            inputs[name] = layer_args[0]  # returning it would replace the output
+
+        return hook
+
+    hooks = [
+        layer.register_forward_hook(keep_input(name)) for name, layer in layers.items()
+    ]
+    whole = scoring_pass(module, x)
+    whole()
+    for hook in hooks:
+        hook.remove()
+
+    def call(layer, tensor):
+        def run():
+            with torch.no_grad():
+                layer(tensor)
+
+        return run
+
+    functions = {name: call(layers[name], inputs[name]) for name in layers}
+    functions["whole pass"] = whole
+    ms = best_ms(functions, args.repeats, args.calls)
+    rows = []
+    for name, layer in layers.items():
+        gflops = flops(functions[name]) / ms[name] / 1e6
+        rows.append(
+            {
+                "layer": name,
+                "kind": type(layer).__name__,
+                "ms": ms[name],
+                "gflops": gflops,
+                "share_of_peak": gflops / peak,
+                "share_of_pass": ms[name] / ms["whole pass"],
+            }
+        )
+    return rows, ms["whole pass"]
+
+
+def run(args):
+    peak = matmul_peak_gflops()
+    ways = eager_and_compiled(args, peak)
+    layers, pass_ms = layer_times(args, peak)
+    write_json(
+        Path(args.out) / RESULTS_FILE,
+        {
+            "environment": environment(),
+            "options": {
+                "batch_size": args.batch_size,
+                "score_batch": args.score_batch,
+                "repeats": args.repeats,
+                "calls": args.calls,
+            },
+            "peak_gflops": peak,
+            "ways": ways,
+            "compiled_bits": compiled_bits(args),
+            "layers": layers,
+            "eager_pass_ms": pass_ms,
+        },
+    )
+    summarize(args)
+
+
+def summarize(args):
+    result = read_json(Path(args.out) / RESULTS_FILE)
+    options = result["options"]
+    print(
+        f"matmul peak {result['peak_gflops']:.0f} GFLOP/s; training batch "
+        f"{options['batch_size']}, scoring pass {options['score_batch']} images"
+    )
+    print("| task | way | ms | GFLOP/s | share of peak | first call s |")
+    print("|---|---|---|---|---|---|")
+    for row in result["ways"]:
+        print(
+            f"| {row['task']} | {row['way']} | {row['ms']:.2f} | {row['gflops']:.0f} | "
+            f"{row['share_of_peak']:.0%} | {row['first_call_seconds']:.1f} |"
+        )
+    bits = result["compiled_bits"]
+    print(
+        "compiled scoring: same bits in passes of two sizes: "
+        f"{bits['same_bits_in_passes_of_two_sizes']} (max relative difference "
+        f"{bits['max_relative_difference_between_passes']:.1e}; to eager "
+        f"{bits['max_relative_difference_to_eager']:.1e})"
+    )
+    print(f"eager scoring pass {result['eager_pass_ms']:.2f} ms, by layer:")
+    print("| layer | kind | ms | GFLOP/s | share of peak | share of the pass |")
+    print("|---|---|---|---|---|---|")
+    for row in result["layers"]:
+        print(
+            f"| {row['layer']} | {row['kind']} | {row['ms']:.2f} | "
+            f"{row['gflops']:.0f} | {row['share_of_peak']:.0%} | "
+            f"{row['share_of_pass']:.0%} |"
+        )
