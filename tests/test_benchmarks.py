@@ -167,15 +167,15 @@ def test_expected_calibration_error_of_known_predictions():
 
 
 @pytest.mark.parametrize("calls", [1, 3])
-def test_latency_best_ms_times_each_side_in_runs_of_consecutive_calls(calls):
+def test_best_call_ms_times_each_side_in_runs_of_consecutive_calls(calls):
     sys.path.insert(0, str(ROOT))
     try:
-        from benchmarks.experiments.latency import best_ms
+        from benchmarks._shared import best_call_ms
     finally:
         sys.path.remove(str(ROOT))
     order = []
     functions = {name: (lambda name=name: order.append(name)) for name in "ab"}
-    best = best_ms(functions, repeats=2, calls=calls)
+    best = best_call_ms(functions, repeats=2, calls=calls)
     assert order == (["a"] * calls + ["b"] * calls) * 2
     assert set(best) == {"a", "b"}
     assert all(0 <= milliseconds < 1e3 for milliseconds in best.values())

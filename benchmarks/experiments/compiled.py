@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from skvae import VAEOutlierDetector
 from skvae.nn import NegativeELBO
 
-from .._shared import environment, read_json, write_json
+from .._shared import best_call_ms, environment, read_json, write_json
 from .speed import fresh_copy, matmul_peak_gflops
 
 RESULTS_FILE = "compiled.json"
@@ -90,18 +90,6 @@ def scoring_pass(module, x, compiled=False):
     return run
 
 
-def best_ms(functions, repeats, calls):
-    """Best milliseconds of one call of each function, alternating repeats."""
-    best = dict.fromkeys(functions, float("inf"))
-    for _ in range(repeats):
-        for name, function in functions.items():
-            for _ in range(calls):
-                start = time.perf_counter()
-                function()
-                best[name] = min(best[name], time.perf_counter() - start)
-    return {name: 1e3 * seconds for name, seconds in best.items()}
-
-
 def first_call_seconds(function):
     """Seconds of the first call: for a compiled function, its compilation.
 
@@ -136,7 +124,7 @@ def eager_and_compiled(args, peak):
             first_call[task, way] = first_call_seconds(function)
     rows = []
     for task, functions in tasks.items():
-        ms = best_ms(functions, args.repeats, args.calls)
+        ms = best_call_ms(functions, args.repeats, args.calls)
         task_flops = flops(functions["eager"])
         for way in functions:
             gflops = task_flops / ms[way] / 1e6
@@ -207,7 +195,7 @@ def layer_times(args, peak):
 
     functions = {name: call(layers[name], inputs[name]) for name in layers}
     functions["whole pass"] = whole
-    ms = best_ms(functions, args.repeats, args.calls)
+    ms = best_call_ms(functions, args.repeats, args.calls)
     rows = []
     for name, layer in layers.items():
         gflops = flops(functions[name]) / ms[name] / 1e6

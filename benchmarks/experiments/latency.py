@@ -33,7 +33,7 @@ import torch
 from skvae import VAEOutlierDetector
 from skvae.datasets import DatasetNotFoundError, load_fashion_mnist
 
-from .._shared import environment, read_json, write_json
+from .._shared import best_call_ms, environment, read_json, write_json
 
 RESULTS_FILE = "latency.json"
 
@@ -98,39 +98,15 @@ def model_input(detector, X):
     return (X.astype(np.float32) * scale).reshape(len(X), *detector.input_shape_)
 
 
-def best_ms(functions, repeats, calls=1):
-    """Best time in ms of one call of each function, over alternating repeats.
-
-    Each repeat calls every function ``calls`` times in a row.
-    """
-
-    def consecutive(function):
-        def run():
-            best = float("inf")
-            for _ in range(calls):
-                start = time.perf_counter()
-                function()
-                best = min(best, time.perf_counter() - start)
-            return best
-
-        return run
-
-    best = {name: float("inf") for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            best[name] = min(best[name], consecutive(function)())
-    return {name: 1e3 * seconds for name, seconds in best.items()}
-
-
 def measure(name, detector, X, args):
     row, bulk = X[:1], X[: args.bulk_rows]
     one_row = {
         "raw": raw_forward(detector, row),
         "score_samples": lambda: detector.score_samples(row),
     }
-    interleaved = best_ms(one_row, args.repeats)
-    consecutive = best_ms(one_row, max(3, args.repeats // 5), calls=args.calls)
-    many = best_ms({"bulk": lambda: detector.score_samples(bulk)}, 3)["bulk"]
+    interleaved = best_call_ms(one_row, args.repeats)
+    consecutive = best_call_ms(one_row, max(3, args.repeats // 5), calls=args.calls)
+    many = best_call_ms({"bulk": lambda: detector.score_samples(bulk)}, 3)["bulk"]
     return {
         "detector": name,
         "raw_ms": interleaved["raw"],
@@ -158,8 +134,10 @@ def measure_onnx(name, detector, X, args):
     session = onnxruntime.InferenceSession(str(path), options)
     rows = model_input(detector, X[: args.bulk_rows])
     rows = rows.reshape(len(rows), *detector.sample_shape_)
-    one = best_ms({"one": lambda: session.run(None, {"x": rows[:1]})}, args.repeats)
-    many = best_ms({"bulk": lambda: session.run(None, {"x": rows})}, 3)
+    one = best_call_ms(
+        {"one": lambda: session.run(None, {"x": rows[:1]})}, args.repeats
+    )
+    many = best_call_ms({"bulk": lambda: session.run(None, {"x": rows})}, 3)
     result = {
         "detector": name,
         "onnx_export_seconds": export_seconds,
