@@ -169,6 +169,37 @@ def _dataset_targets(dataset):
     return None if y is None else torch.as_tensor(y)
 
 
+def random_shifts(x, max_shift):
+    """Shift each image by up to ``max_shift`` pixels along each axis.
+
+    The offsets are drawn from torch's global generator, which the
+    estimators seed.
+
+    Parameters
+    ----------
+    x : tensor of shape (n, C, H, W)
+        Images; the borders uncovered by a shift are zero.
+    max_shift : int
+        Largest shift along each axis, in pixels; 0 returns ``x`` itself.
+
+    Returns
+    -------
+    x_shifted : tensor of shape (n, C, H, W)
+        The shifted images (a new tensor unless ``max_shift`` is 0).
+    """
+    if max_shift == 0:
+        return x
+    n, channels, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), device=x.device)
+    rows = offsets[:, :1] + torch.arange(h, device=x.device)
+    cols = offsets[:, 1:] + torch.arange(w, device=x.device)
+    # Each image's window of the padded images: first its rows, then columns.
+    index = rows.view(n, 1, h, 1).expand(n, channels, h, padded.shape[3])
+    out = padded.gather(2, index)
+    return out.gather(3, cols.view(n, 1, 1, w).expand(n, channels, h, w))
+
+
 def shift_flip(x, max_shift=2):
     """Shift each image by up to ``max_shift`` pixels and mirror half of them.
 
@@ -184,13 +215,8 @@ def shift_flip(x, max_shift=2):
     x_aug : tensor of shape (n, C, H, W)
         The augmented images (a new tensor).
     """
-    n, _, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4)
-    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2)).tolist()
-    out = torch.stack(
-        [p[:, i : i + h, j : j + w] for p, (i, j) in zip(padded, offsets, strict=True)]
-    )
-    flip = torch.rand(n) < 0.5
+    out = random_shifts(x, max_shift).clone()
+    flip = torch.rand(len(x)) < 0.5
     out[flip] = out[flip].flip(-1)
     return out
 

@@ -9,7 +9,7 @@ from skorch.utils import to_tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-from ._data import ArrayDataset, keep_batch
+from ._data import ArrayDataset, keep_batch, random_shifts
 from .nn import NegativeELBO
 from .nn._transformations import random_transformations, transform_images
 from .utils._distributed import world_size
@@ -152,12 +152,29 @@ class VAENet(DataParallelNet):
 class TransformationNet(DataParallelNet):
     """skorch net that trains a :class:`~skvae.nn.TransformationClassifier`.
 
-    Each training step transforms every image of the batch by a random one
-    of the module's transformations (drawn from torch's global generator)
-    and minimises the cross-entropy of predicting which; ``fit(X)`` needs no
+    Each training step shifts every image of the batch by up to
+    ``max_shift`` pixels, transforms it by a random one of the module's
+    transformations (both drawn from torch's global generator) and
+    minimises the cross-entropy of predicting which; ``fit(X)`` needs no
     targets. Training is data-parallel inside a process group
     (:class:`DataParallelNet`).
+
+    Parameters
+    ----------
+    module : type or torch.nn.Module
+        The :class:`~skvae.nn.TransformationClassifier`, as for skorch's
+        ``NeuralNet``.
+    *args, **kwargs
+        Passed to :class:`DataParallelNet`.
+    max_shift : int, default=0
+        Largest shift of a training image along each axis, in pixels (zero
+        fill). The classifier then tells the transformations apart from the
+        shape of the content, not from where it sits; scoring does not
+        shift.
     """
+
+    # Nets pickled before max_shift existed trained without shifts.
+    max_shift = 0
 
     def __init__(
         self,
@@ -165,17 +182,20 @@ class TransformationNet(DataParallelNet):
         *args,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
+        max_shift=0,
         **kwargs,
     ):
         super().__init__(
             module, *args, criterion=criterion, optimizer=optimizer, **kwargs
         )
+        self.max_shift = max_shift
 
     def train_step_single(self, batch, **fit_params):
         """One step on a randomly transformed batch; the targets are the transforms."""
         self._set_training(True)
         Xi, _ = unpack_data(batch)
         x = to_tensor(Xi, device=self.device)
+        x = random_shifts(x, self.max_shift)
         x, labels = random_transformations(x, self.module_.n_transformations)
         y_pred = self.infer(x, **fit_params)
         loss = self.get_loss(y_pred, labels, X=x, training=True)

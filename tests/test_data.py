@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from skvae._data import ArrayDataset, SemiSupervisedLoader, keep_batch, shift_flip
+from skvae._data import (
+    ArrayDataset,
+    SemiSupervisedLoader,
+    keep_batch,
+    random_shifts,
+    shift_flip,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -29,6 +35,40 @@ def test_shift_flip_moves_content_without_losing_it():
     assert out.shape == x.shape
     torch.testing.assert_close(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
     assert not torch.equal(out, x)
+
+
+def _shifted(image, dy, dx):
+    """``image`` (C, H, W) moved down by ``dy`` and right by ``dx``, zero fill."""
+    _, h, w = image.shape
+    out = torch.zeros_like(image)
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shifts_move_each_image_by_at_most_max_shift(max_shift):
+    torch.manual_seed(0)
+    x = torch.rand(16, 2, 5, 7)  # content up to the border: shifts lose some
+    out = random_shifts(x, max_shift)
+    offsets = range(-max_shift, max_shift + 1)
+    seen = set()
+    for image, moved in zip(x, out, strict=True):
+        matches = [
+            (dy, dx)
+            for dy in offsets
+            for dx in offsets
+            if torch.equal(_shifted(image, dy, dx), moved)
+        ]
+        assert len(matches) == 1
+        seen.update(matches)
+    assert len(seen) > 1  # the offsets vary from image to image
+
+
+def test_random_shifts_by_zero_return_the_images():
+    x = torch.rand(3, 1, 4, 4)
+    assert random_shifts(x, 0) is x
 
 
 @pytest.mark.parametrize("augment", [False, True])
