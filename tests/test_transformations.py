@@ -255,7 +255,9 @@ def test_image_detector_sums_three_parts(fitted_conv_detector, digits_one_class)
         )
 
 
-@pytest.mark.parametrize("part", ["latent_knn", "transformation_knn", None])
+@pytest.mark.parametrize(
+    "part", ["latent_knn", "transformation", "transformation_knn", None]
+)
 def test_new_scores_rank_other_digits_below_zeros(
     part, fitted_conv_detector, digits_one_class
 ):
@@ -265,24 +267,9 @@ def test_new_scores_rank_other_digits_below_zeros(
     else:
         scores = fitted_conv_detector.score_parts(X_test)[part]
     assert np.all(np.isfinite(scores))
-    assert roc_auc_score(is_inlier, scores) > 0.8
-
-
-def test_transformation_log_probability_ranks_other_digits_below_twos(digits):
-    """The classifier's confidence in the right turn, alone, on an upright class.
-
-    A 0 looks alike in every quarter turn, so the part alone is no test
-    there (a classifier trained on shifted zeros is less sure of them than of
-    the other digits); a 2 has a clear way up.
-    """
-    images, y = digits
-    twos, others = np.flatnonzero(y == 2), np.flatnonzero(y != 2)[:100]
-    X_test = np.concatenate([images[twos[120:]], images[others]])
-    is_inlier = np.r_[np.ones(len(twos) - 120), np.zeros(len(others))]
-    det = VAEOutlierDetector(**TINY_CONV, random_state=0).fit(images[twos[:120]])
-    scores = det.score_parts(X_test)["transformation"]
     # The tiny classifier (TINY_CONV's widths) is the weakest part alone.
-    assert roc_auc_score(is_inlier, scores) > 0.75
+    floor = 0.75 if part == "transformation" else 0.8
+    assert roc_auc_score(is_inlier, scores) > floor
 
 
 def test_flat_input_has_no_transformation_scores(blobs_with_outliers):
@@ -349,10 +336,10 @@ def test_warm_start_on_other_image_shapes_trains_a_new_classifier(digits_one_cla
     ("shape", "shift"),
     [
         ((1, 28, 28), 2),
-        ((1, 8, 8), 1),
         ((3, 32, 32), 2),
-        ((1, 20, 64), 1),
-        ((1, 6, 6), 0),
+        ((1, 27, 27), 1),
+        ((1, 14, 64), 1),
+        ((1, 8, 8), 0),
     ],
 )
 def test_classifier_training_shift_follows_the_shorter_side(shape, shift):
@@ -369,10 +356,11 @@ def _shifts_of(image, max_shift):
 
 def test_classifier_trains_on_shifted_then_transformed_images(digits_one_class):
     X_train, _, _ = digits_one_class
+    X_train = np.pad(X_train, ((0, 0), (4, 4), (4, 4)))  # 16x16: shifts of 1 pixel
     det = VAEOutlierDetector(**{**TINY_CONV, "max_epochs": 1}, random_state=0)
     net = det.fit(X_train).transformation_net_
-    assert net.max_shift == 1  # 8x8 digits
-    x = torch.as_tensor(X_train[:24], dtype=torch.float32).reshape(-1, 1, 8, 8)
+    assert net.max_shift == 1
+    x = torch.as_tensor(X_train[:24], dtype=torch.float32)[:, None]
     seen = []
     hook = net.module_.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
     try:
@@ -389,6 +377,10 @@ def test_classifier_trains_on_shifted_then_transformed_images(digits_one_class):
         assert any(torch.equal(fed, c) for c in candidates)
         unshifted += any(torch.equal(fed, c) for c in candidates[32:40])
     assert unshifted < len(x)  # most images moved (the middle offset is no move)
+
+
+def test_small_images_train_the_classifier_unshifted(fitted_conv_detector):
+    assert fitted_conv_detector.transformation_net_.max_shift == 0  # 8x8 digits
 
 
 def test_classifier_trains_through_the_vae_path(digits_one_class):
