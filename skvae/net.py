@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.nn.parallel import DistributedDataParallel
@@ -41,13 +42,23 @@ class DataParallelNet(NeuralNet):
         Sets ``interrupted_``: whether Ctrl-C (``KeyboardInterrupt``) ended
         the loop early. skorch's ``partial_fit`` swallows it and keeps the
         model trained so far; the estimator reads this flag to say so.
+        skorch's ``EarlyStopping`` ends the loop with the same exception,
+        which is no interruption.
         """
         self.interrupted_ = False
         try:
             return self._fit_loop(X, y, epochs, **fit_params)
         except KeyboardInterrupt:
-            self.interrupted_ = True
+            self.interrupted_ = not self._stopped_early()
             raise
+
+    def _stopped_early(self):
+        """Whether an ``EarlyStopping`` callback has just ended training."""
+        return any(
+            isinstance(callback, EarlyStopping)
+            and getattr(callback, "misses_", 0) >= callback.patience
+            for _, callback in self.callbacks_
+        )
 
     def _fit_loop(self, X, y=None, epochs=None, **fit_params):
         if world_size() == 1:

@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skvae import VAEOutlierDetector
+from skvae import TrainingInterruptedWarning, VAEOutlierDetector
 from skvae.conformal import benjamini_hochberg, conformal_pvalues, conformal_threshold
 from skvae.scoring import elbo_scores
 
@@ -330,10 +331,15 @@ def test_early_stopping_uses_validation_loss(blobs_with_outliers):
         n_iter_no_change=2,
         tol=0.5,
         random_state=0,
-    ).fit(X_train)
+    )
+    # skorch stops early with KeyboardInterrupt: no Ctrl-C warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        det.fit(X_train)
     history = det.history_
     assert "valid_loss" in history[-1]
     assert len(history) < 200
+    assert not det.training_interrupted_
 
 
 @pytest.mark.parametrize("verbose, printed", [(0, False), (1, True)])
