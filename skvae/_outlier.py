@@ -62,8 +62,8 @@ SCORED_TRANSFORMATIONS = 4
 # 14), so that it learns which way up the content is rather than where the
 # pixels sit: on Fashion-MNIST, with several normal classes and with
 # anomalies in the training set, its features then tell more anomalies apart
-# (docs/benchmark.md, "Shifted training images"). The share is the usual
-# 2-pixel augmentation of 28x28 images. Rounding up to 1 pixel on 8x8 images
+# (docs/benchmark.md, "Shifted training images"). On 28x28 images that is
+# the usual 2-pixel augmentation. Rounding up to 1 pixel on 8x8 images
 # (an eighth of the side) lost 8-10 ROC-AUC on synthetic anomalies of flat
 # digit rows, which a square number of features makes images.
 SIDE_PER_SHIFT_PIXEL = 14
@@ -180,10 +180,10 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         shifted by up to a pixel per 14 of its shorter side, 2 pixels of
         28 and none under 14, so that the classifier reads which way up the
         content is rather than where its pixels sit) as it trains the VAE
-        (the same
-        ``max_epochs``, ``batch_size``, ``lr``, early stopping and warm
-        start), with the stride-2 convolutions of ``hidden_dims`` and one
-        more of twice the last width (32, 64 and 128 channels by default).
+        (the same ``max_epochs``, ``batch_size``, ``lr``, early stopping
+        and warm start), with the stride-2 convolutions of ``hidden_dims``
+        and one more of twice the last width (32, 64 and 128 channels by
+        default).
         Scoring classifies the first 4 transformed copies of each image (of
         a square image, its quarter turns). ``None`` leaves them out,
         which saves about two fifths of the fit time of images. A score that
