@@ -117,6 +117,25 @@ def test_roc_figure_leaves_room_for_its_title(tmp_path, n_splits, min_width):
     assert height >= 400
 
 
+def test_roc_figure_draws_records_stored_without_curves(tmp_path):
+    """Records read back with their fpr/tpr stripped must not crash the plot."""
+    from skvae.benchmark._report import plot_roc_curves
+
+    records = [
+        {"method": "skvae", "split": 0, "normal": [0], "roc_auc": 0.9},
+        {
+            "method": "LOF",
+            "split": 0,
+            "normal": [0],
+            "roc_auc": 0.8,
+            "fpr": [0.0, 1.0],
+            "tpr": [0.0, 1.0],
+        },
+    ]
+    plot_roc_curves(records, tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").stat().st_size > 0
+
+
 @pytest.mark.parametrize(
     "dataset, synthetic, n_features",
     [("wine", None, 13), ("digits-flat", None, 64), ("diabetes", "clustered", 10)],
