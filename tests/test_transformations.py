@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from skvae import VAEOutlierDetector
-from skvae._outlier import transformation_shift
+from skvae._outlier import auto_transformation_shift
 from skvae.nn import TransformationClassifier, make_vae, transform_images
 from skvae.nn._transformations import n_transformations, random_transformations
 from skvae.scoring import (
@@ -343,7 +343,7 @@ def test_warm_start_on_other_image_shapes_trains_a_new_classifier(digits_one_cla
     ],
 )
 def test_classifier_training_shift_follows_the_shorter_side(shape, shift):
-    assert transformation_shift(shape) == shift
+    assert auto_transformation_shift(shape) == shift
 
 
 def _shifts_of(image, max_shift):
@@ -381,6 +381,30 @@ def test_classifier_trains_on_shifted_then_transformed_images(digits_one_class):
 
 def test_small_images_train_the_classifier_unshifted(fitted_conv_detector):
     assert fitted_conv_detector.transformation_net_.max_shift == 0  # 8x8 digits
+
+
+@pytest.mark.parametrize("shift", [0, 1, 3])
+def test_transformation_shift_sets_the_classifier_training_shift(
+    digits_one_class, shift
+):
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(
+        **{**TINY_CONV, "max_epochs": 1}, transformation_shift=shift, random_state=0
+    )
+    assert det.fit(X_train[:40]).transformation_net_.max_shift == shift
+
+
+@pytest.mark.parametrize("shift", [8, 20])
+def test_transformation_shift_beyond_the_image_is_refused_before_training(
+    digits_one_class, shift
+):
+    X_train, _, _ = digits_one_class
+    det = VAEOutlierDetector(**TINY_CONV, transformation_shift=shift)
+    with pytest.raises(
+        ValueError, match=r"transformation_shift=\d+ would move 8-pixel"
+    ):
+        det.fit(X_train[:40])
+    assert not hasattr(det, "net_")  # refused before the VAE trained
 
 
 def test_classifier_trains_through_the_vae_path(digits_one_class):
