@@ -548,7 +548,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         term = build_score(
             self.score_type,
             n_neighbors=self.n_neighbors,
-            auto_names=auto_terms(images=images, transformations=self.transformations),
+            auto_names=auto_terms(
+                self.input_shape_, transformations=self.transformations
+            ),
         )
         check_requires(term)
         if _reads(term, TRANSFORMATION_OUTPUTS) and (

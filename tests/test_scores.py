@@ -22,7 +22,7 @@ from skvae.scoring import (
     reconstruction_probability_scores,
     reconstruction_scores,
 )
-from skvae.terms._builtin import SCORE_NAMES
+from skvae.terms._builtin import AUTO_IMAGE_TERMS, SCORE_NAMES
 
 from .conftest import TINY_CONV, TINY_MLP
 
@@ -133,16 +133,23 @@ def test_an_encoder_only_pass_gives_the_same_latent_means(module_and_data):
 
 
 def test_the_detector_decodes_only_for_a_score_that_reads_decoded_outputs(
-    fitted_conv_detector, digits_one_class
+    fitted_models, digits_one_class
 ):
+    detector = fitted_models(
+        VAEOutlierDetector,
+        "zeros",
+        **TINY_CONV,
+        score_type=AUTO_IMAGE_TERMS,  # what "auto" sums on images of 14+ pixels
+        random_state=0,
+    )
     X = digits_one_class[1][:20]
     decoder_calls = []
-    decoder = fitted_conv_detector.net_.module_.decoder
+    decoder = detector.net_.module_.decoder
     hook = decoder.register_forward_hook(lambda *_: decoder_calls.append(1))
     try:
-        fitted_conv_detector.score_samples(X)  # "auto" on images reads no ELBO
+        detector.score_samples(X)
         assert not decoder_calls
-        fitted_conv_detector.score_parts(X)
+        detector.score_parts(X)
         assert not decoder_calls
     finally:
         hook.remove()

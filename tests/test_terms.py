@@ -216,16 +216,28 @@ def test_score_types_build_one_term_or_a_sum(score_type, names):
 
 
 @pytest.mark.parametrize(
-    "images, transformations, names",
+    "input_shape, transformations, names",
     [
-        (False, "auto", ("elbo", "input_knn")),
-        (False, None, ("elbo", "input_knn")),
-        (True, "auto", ("latent_knn", "transformation", "transformation_knn")),
-        (True, None, ("elbo", "latent_knn")),
+        ((30,), "auto", ("elbo", "input_knn")),
+        ((64,), None, ("elbo", "input_knn")),
+        ((1, 28, 28), "auto", ("latent_knn", "transformation", "transformation_knn")),
+        ((3, 14, 40), "auto", ("latent_knn", "transformation", "transformation_knn")),
+        (
+            (1, 8, 8),
+            "auto",
+            ("latent_knn", "transformation", "transformation_knn", "elbo"),
+        ),
+        (
+            (1, 13, 28),
+            "auto",
+            ("latent_knn", "transformation", "transformation_knn", "elbo"),
+        ),
+        ((1, 28, 28), None, ("elbo", "latent_knn")),
+        ((1, 8, 8), None, ("elbo", "latent_knn")),
     ],
 )
-def test_auto_sums_the_terms_of_its_kind_of_input(images, transformations, names):
-    assert auto_terms(images=images, transformations=transformations) == names
+def test_auto_sums_the_terms_of_its_kind_of_input(input_shape, transformations, names):
+    assert auto_terms(input_shape, transformations=transformations) == names
 
 
 def test_input_knn_is_the_neighbour_distance_of_the_input_rows():

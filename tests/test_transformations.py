@@ -234,14 +234,13 @@ def test_identical_training_points_are_left_out(n_copies):
 # -- the detector ---------------------------------------------------------------
 
 
-def test_image_detector_sums_three_parts(fitted_conv_detector, digits_one_class):
+def test_image_detector_sums_its_parts(fitted_conv_detector, digits_one_class):
     det = fitted_conv_detector
     assert isinstance(det.transformation_net_.module_, TransformationClassifier)
     X_train, X_test, _ = digits_one_class
     parts = det.score_parts(X_test)
-    # The ELBO is left out of images' "auto" (it collapses on contaminated
-    # training data).
-    assert list(parts) == ["latent_knn", "transformation", "transformation_knn"]
+    # 8x8 images are small: "auto" adds the ELBO to the three image parts.
+    assert list(parts) == ["latent_knn", "transformation", "transformation_knn", "elbo"]
     np.testing.assert_allclose(sum(parts.values()), det.score_samples(X_test))
     # Each part is standardised by its scores on the rows the networks trained on.
     term = det.score_term_

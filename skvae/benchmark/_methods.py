@@ -85,9 +85,7 @@ def run_skvae_vae_scores(X_train, X_test, *, epochs, random_state):
         epochs,
         random_state,
         sums=lambda detector: {
-            "auto": auto_terms(
-                images=len(detector.input_shape_) == 3, transformations=None
-            ),
+            "auto": auto_terms(detector.input_shape_, transformations=None),
             **COMBINATIONS,
         },
     )
