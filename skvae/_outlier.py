@@ -83,13 +83,15 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     """Unsupervised outlier detection with a variational autoencoder.
 
     The VAE learns the distribution of the training data. By default
-    (``score_type="auto"``) a sample's score sums, each standardised by its
-    training scores, its evidence lower bound (ELBO) on log p(x) and how
-    close its latent code lies to its nearest training codes; for images it
-    adds two scores of a transformation classifier trained beside the VAE
-    (which rotation or flip an image went through): how surely it recognises
-    the sample's transformations, and how close the sample's features lie to
-    the training images'. Typical samples score high, anomalies low.
+    (``score_type="auto"``) a sample's score sums parts, each standardised
+    by its training scores. For rows of features: its evidence lower bound
+    (ELBO) on log p(x) and how close the row lies to its nearest training
+    rows. For images: how close its latent code lies to its nearest
+    training codes, and two scores of a transformation classifier trained
+    beside the VAE (which rotation or flip an image went through): how
+    surely it recognises the sample's transformations, and how close the
+    sample's features lie to the training images'; images under 14 pixels
+    of side add the ELBO. Typical samples score high, anomalies low.
     ``score_type`` picks another score of the same models, e.g. the ELBO
     alone. Images (square inputs, image arrays or an explicit
     ``image_shape``) get a convolutional VAE; other inputs a fully connected
