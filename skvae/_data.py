@@ -215,7 +215,9 @@ def shift_flip(x, max_shift=2):
     x_aug : tensor of shape (n, C, H, W)
         The augmented images (a new tensor).
     """
-    out = random_shifts(x, max_shift).clone()
+    out = random_shifts(x, max_shift)
+    if out is x:  # no shift: the flips below must not write into the input
+        out = x.clone()
     flip = torch.rand(len(x)) < 0.5
     out[flip] = out[flip].flip(-1)
     return out

@@ -180,9 +180,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         and ``fit`` trains the classifier (8 transformations of square
         images: 4 quarter turns, each with or without a horizontal flip; 4
         of other images: half turns and flips; each training image first
-        shifted by up to a pixel per 14 of its shorter side, 2 pixels of
-        28 and none under 14, so that the classifier reads which way up the
-        content is rather than where its pixels sit) as it trains the VAE
+        shifted by up to ``transformation_shift`` pixels, so that the
+        classifier reads which way up the content is rather than where its
+        pixels sit) as it trains the VAE
         (the same ``max_epochs``, ``batch_size``, ``lr``, early stopping
         and warm start), with the stride-2 convolutions of ``hidden_dims``
         and one more of twice the last width (32, 64 and 128 channels by
