@@ -77,17 +77,23 @@ class LabeledBatchSampler(torch.utils.data.Sampler):
         Rows per batch.
     n_labeled : int
         Labeled rows per batch, between 1 and ``batch_size - 1``.
+    drop_last : bool, default=False
+        Leave out the epoch's last batch when it is incomplete and at least
+        one full batch remains (as ``DataLoader(drop_last=True)``).
     """
 
-    def __init__(self, y, batch_size, n_labeled):
+    def __init__(self, y, batch_size, n_labeled, drop_last=False):
         y = torch.as_tensor(y)
         self.labeled = torch.nonzero(y >= 0).flatten()
         self.unlabeled = torch.nonzero(y < 0).flatten()
         self.n_labeled = n_labeled
         self.n_unlabeled = batch_size - n_labeled
+        self.drop_last = drop_last
 
     def __len__(self):
-        return -(-len(self.unlabeled) // self.n_unlabeled)
+        n_full, rest = divmod(len(self.unlabeled), self.n_unlabeled)
+        keeps_rest = rest and not (self.drop_last and n_full)
+        return n_full + int(bool(keeps_rest))
 
     def __iter__(self):
         unlabeled = self.unlabeled[torch.randperm(len(self.unlabeled))]
@@ -120,6 +126,9 @@ class SemiSupervisedLoader(torch.utils.data.DataLoader):
         Rows per batch.
     shuffle : bool, default=False
         Shuffle the rows of plain batches (mixed batches are always shuffled).
+    drop_last : bool, default=False
+        Leave out each epoch's incomplete last batch, mixed or plain (with
+        ``batch_norm`` a batch of one row cannot be normalised).
     labeled_fraction : float, default=0.0
         Minimum share of labeled rows in each batch.
     augment : bool, default=False
@@ -137,6 +146,7 @@ class SemiSupervisedLoader(torch.utils.data.DataLoader):
         dataset,
         batch_size=1,
         shuffle=False,
+        drop_last=False,
         labeled_fraction=0.0,
         augment=False,
         **kwargs,
@@ -154,10 +164,16 @@ class SemiSupervisedLoader(torch.utils.data.DataLoader):
         # A given sampler (DistributedSampler in data-parallel training)
         # decides the rows itself, so batches are plain draws from it.
         if n_labeled and batch_size > 1 and kwargs.get("sampler") is None:
-            sampler = LabeledBatchSampler(y, batch_size, n_labeled)
+            sampler = LabeledBatchSampler(y, batch_size, n_labeled, drop_last)
             super().__init__(dataset, batch_sampler=sampler, **kwargs)
         else:
-            super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+            super().__init__(
+                dataset,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                drop_last=drop_last,
+                **kwargs,
+            )
 
 
 def _dataset_targets(dataset):

@@ -102,6 +102,21 @@ def test_predict_proba_rows_sum_to_one(head_mode, digit_split):
     )
 
 
+@pytest.mark.parametrize("head_mode", ["joint", "frozen"])
+def test_batch_norm_trains_on_mixed_batches(head_mode, digit_split):
+    # batch_norm leaves out each epoch's incomplete last batch; with few
+    # labels the batches come from the labeled-share sampler, which must
+    # take that setting rather than clash with it in the DataLoader.
+    X_train, y_train, X_test, _ = digit_split
+    clf = VAEClassifier(
+        **{**TINY_CONV, "max_epochs": 2}, batch_norm=True, head_mode=head_mode
+    )
+    clf.fit(X_train[:300], _few_labels(y_train[:300], 5))
+    batches = clf.net_.history[-1, "batches"]
+    assert all(batch["train_batch_size"] == clf.batch_size for batch in batches)
+    assert clf.predict_proba(X_test[:20]).shape == (20, 10)
+
+
 def test_frozen_mode_trains_only_the_head(digit_split, monkeypatch):
     """Frozen mode trains the VAE first; the head's training leaves it unchanged."""
     X_train, y_train, _, _ = digit_split

@@ -3,6 +3,7 @@ import torch
 
 from skvae._data import (
     ArrayDataset,
+    LabeledBatchSampler,
     SemiSupervisedLoader,
     keep_batch,
     random_shifts,
@@ -82,6 +83,39 @@ def test_loader_augments_image_batches_only_when_asked(augment):
     assert x_batch.shape == (8, 1, 12, 12)
     assert torch.equal(y_batch, y[:8])
     assert torch.equal(x_batch, x[:8]) != augment
+
+
+@pytest.mark.parametrize(
+    "n_unlabeled, drop_last, sizes",
+    [
+        (20, False, [8, 8, 8, 4]),  # 6 unlabeled rows a batch, 2 in the last
+        (20, True, [8, 8, 8]),
+        (18, True, [8, 8, 8]),  # no incomplete batch to leave out
+        (4, True, [6]),  # no full batch: the incomplete one stays
+    ],
+)
+def test_labeled_batches_leave_out_the_incomplete_last_one_only_when_asked(
+    n_unlabeled, drop_last, sizes
+):
+    y = torch.tensor([0, 1, 0, 1] + [-1] * n_unlabeled)
+    sampler = LabeledBatchSampler(y, batch_size=8, n_labeled=2, drop_last=drop_last)
+    batches = [y[rows] for rows in sampler]
+    assert len(sampler) == len(batches)
+    assert [len(batch) for batch in batches] == sizes
+    assert all((batch >= 0).sum() == 2 for batch in batches)
+    unlabeled_seen = torch.cat([batch[batch < 0] for batch in batches])
+    assert len(unlabeled_seen) == sum(sizes) - 2 * len(sizes)
+
+
+@pytest.mark.parametrize("n_labeled", [4, 24])  # mixed batches; plain ones
+def test_loader_passes_drop_last_to_either_kind_of_batch(n_labeled):
+    y = torch.tensor([0, 1] * (n_labeled // 2) + [-1] * (24 - n_labeled))
+    dataset = torch.utils.data.TensorDataset(torch.rand(len(y), 3), y)
+    dataset.y = y
+    loader = SemiSupervisedLoader(
+        dataset, batch_size=7, shuffle=True, labeled_fraction=0.25, drop_last=True
+    )
+    assert all(len(y_batch) == 7 for _, y_batch in loader)
 
 
 def test_dataset_hands_the_loader_whole_stacked_batches():
