@@ -207,7 +207,12 @@ def test_pad_to_builds_the_layers_for_the_padded_size(digits):
     [
         ({"pad_to": (16, 16, 16)}, "one side or an"),
         ({"pad_to": 6}, "smaller than the images"),
-        ({"batch_norm": True, "architecture": "mlp"}, "convolutional architecture"),
+        (
+            {"batch_norm": True, "architecture": "mlp"},
+            r"batch_norm .* \(64,\) builds dense",
+        ),
+        ({"pad_to": 16, "architecture": "mlp"}, r"pad_to .* \(64,\) builds dense"),
+        ({"pad_to": 16, "architecture": "grad2vae"}, "not to architecture='grad2vae'"),
     ],
 )
 def test_invalid_layer_options_say_what_to_do(digits, params, message):

@@ -99,16 +99,19 @@ def make_vae(
             "architecture='grad2vae' has fixed activations and no batch "
             "normalisation; leave activation and batch_norm at their defaults."
         )
-    if pad_to is not None and (architecture == "grad2vae" or len(input_shape) != 3):
+    if pad_to is not None and architecture == "grad2vae":
         raise ValueError(
-            "pad_to applies to the convolutional architecture only; got "
-            f"architecture={architecture!r} and input shape {tuple(input_shape)}."
+            "pad_to applies to the convolutional architecture only, not to "
+            "architecture='grad2vae', which keeps its input's size."
         )
-    if batch_norm and len(input_shape) != 3:
-        raise ValueError(
-            "batch_norm applies to the convolutional architecture only; the "
-            f"input shape {tuple(input_shape)} builds dense layers."
-        )
+    for name, value in (("pad_to", pad_to), ("batch_norm", batch_norm)):
+        if value not in (None, False) and len(input_shape) != 3:
+            raise ValueError(
+                f"{name} applies to the convolutional architecture only; the "
+                f"input shape {tuple(input_shape)} builds dense layers. Leave "
+                f"{name} at its default, or give image input (or image_shape=) "
+                "with architecture='auto' or 'conv'."
+            )
     layers = {"activation": activation, "batch_norm": batch_norm}
     lik = make_likelihood(likelihood, decoder_var, input_shape)
     if architecture == "grad2vae":
