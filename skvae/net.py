@@ -132,7 +132,25 @@ class VAENet(DataParallelNet):
     :class:`~skvae.nn.VAEOutput` and the criterion read them, as
     :class:`skvae.nn.SemiSupervisedLoss` does. Training is data-parallel
     inside a process group (:class:`DataParallelNet`).
+
+    Parameters
+    ----------
+    module : type or torch.nn.Module
+        The VAE, as for skorch's ``NeuralNet``.
+    *args, **kwargs
+        Passed to :class:`DataParallelNet`.
+    criterion, optimizer
+        As for skorch's ``NeuralNet``; by default the negative ELBO and Adam.
+    max_shift : int, default=0
+        Largest shift of a training image along each axis, in pixels (zero
+        fill, drawn per image and step from torch's global generator; image
+        batches only). The VAE then learns the shifted images too: its
+        codes of an image and of the image moved by a pixel or two lie
+        close, and its likelihood spreads over both. Scoring never shifts.
     """
+
+    # Nets pickled before max_shift existed trained without shifts.
+    max_shift = 0
 
     def __init__(
         self,
@@ -140,11 +158,22 @@ class VAENet(DataParallelNet):
         *args,
         criterion=NegativeELBO,
         optimizer=torch.optim.Adam,
+        max_shift=0,
         **kwargs,
     ):
         super().__init__(
             module, *args, criterion=criterion, optimizer=optimizer, **kwargs
         )
+        self.max_shift = max_shift
+
+    def train_step_single(self, batch, **fit_params):
+        """One step on the batch, its images first shifted by up to ``max_shift``."""
+        Xi, yi = unpack_data(batch)
+        if self.max_shift and not isinstance(Xi, Mapping):
+            Xi = to_tensor(Xi, device=self.device)
+            if Xi.dim() == 4:
+                Xi = random_shifts(Xi, self.max_shift)
+        return super().train_step_single((Xi, yi), **fit_params)
 
     def get_loss(self, y_pred, y_true=None, X=None, training=False):
         """Criterion of the batch ``X`` given the module's output ``y_pred``.

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from skvae import VAEOutlierDetector
-from skvae._outlier import auto_transformation_shift
+from skvae._outlier import auto_training_shift
 from skvae.nn import TransformationClassifier, make_vae, transform_images
 from skvae.nn._transformations import n_transformations, random_transformations
 from skvae.scoring import (
@@ -342,7 +342,7 @@ def test_warm_start_on_other_image_shapes_trains_a_new_classifier(digits_one_cla
     ],
 )
 def test_classifier_training_shift_follows_the_shorter_side(shape, shift):
-    assert auto_transformation_shift(shape) == shift
+    assert auto_training_shift(shape) == shift
 
 
 def _shifts_of(image, max_shift):
@@ -403,6 +403,63 @@ def test_transformation_shift_beyond_the_image_is_refused_before_training(
         ValueError, match=r"transformation_shift=\d+ would move 8-pixel"
     ):
         det.fit(X_train[:40])
+    assert not hasattr(det, "net_")  # refused before the VAE trained
+
+
+def test_vae_trains_on_shifted_images(digits_one_class):
+    X_train, _, _ = digits_one_class
+    X_train = np.pad(X_train, ((0, 0), (4, 4), (4, 4)))  # 16x16: shifts of 1 pixel
+    det = VAEOutlierDetector(**{**TINY_CONV, "max_epochs": 1}, random_state=0)
+    net = det.fit(X_train).net_
+    assert net.max_shift == 1
+    x = torch.as_tensor(X_train[:24], dtype=torch.float32)[:, None]
+    seen = []
+    hook = net.module_.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    try:
+        net.train_step_single((x, None))
+    finally:
+        hook.remove()
+    moved = 0
+    for image, fed in zip(x, seen[0].detach(), strict=True):
+        shifts = _shifts_of(image, 1)
+        assert any(torch.equal(fed, shifted) for shifted in shifts)
+        moved += not torch.equal(fed, image)
+    assert moved > len(x) // 2  # 8 of the 9 offsets move the image
+
+
+@pytest.mark.parametrize(
+    ("side", "params", "shift"),
+    [
+        (16, {}, 1),  # the default score reads latent codes, no likelihood
+        (16, {"score_type": "latent_knn"}, 1),
+        (16, {"score_type": "elbo"}, 0),  # a likelihood: of unshifted images
+        (16, {"score_type": ("latent_knn", "reconstruction")}, 0),
+        (16, {"transformations": None}, 0),  # "auto" then sums the ELBO
+        (16, {"score_type": "transformation"}, 0),  # the VAE is not scored
+        (8, {}, 0),  # under 14 pixels
+        (8, {"vae_shift": 2, "score_type": "elbo"}, 2),
+        (16, {"vae_shift": 0}, 0),
+    ],
+)
+def test_vae_shift_auto_shifts_only_for_latent_scores(
+    digits_one_class, side, params, shift
+):
+    X_train, _, _ = digits_one_class
+    pad = (side - 8) // 2
+    X_train = np.pad(X_train[:40], ((0, 0), (pad, pad), (pad, pad)))
+    det = VAEOutlierDetector(
+        **{**TINY_CONV, "max_epochs": 1, **params}, random_state=0
+    ).fit(X_train)
+    assert det.net_.max_shift == shift
+
+
+def test_vae_shift_is_ignored_for_rows_and_refused_beyond_the_image(digits):
+    X = digits[0].reshape(len(digits[0]), -1)[:40] / 16
+    rows = VAEOutlierDetector(architecture="mlp", max_epochs=1, vae_shift=3)
+    assert rows.fit(X).net_.max_shift == 0
+    det = VAEOutlierDetector(**TINY_CONV, vae_shift=8)
+    with pytest.raises(ValueError, match=r"vae_shift=8 would move 8-pixel"):
+        det.fit(digits[0][:40])
     assert not hasattr(det, "net_")  # refused before the VAE trained
 
 
