@@ -37,6 +37,9 @@ def detectors(random_state):
             X.reshape(len(X), -1) / np.float32(255)
         ),
         "skvae default": lambda X: VAEOutlierDetector(random_state=random_state).fit(X),
+        "skvae vae_shift=0": lambda X: VAEOutlierDetector(
+            vae_shift=0, random_state=random_state
+        ).fit(X),
         "skvae transformations=None": lambda X: VAEOutlierDetector(
             transformations=None, random_state=random_state
         ).fit(X),
