@@ -92,8 +92,9 @@ class LabeledBatchSampler(torch.utils.data.Sampler):
 
     def __len__(self):
         n_full, rest = divmod(len(self.unlabeled), self.n_unlabeled)
-        keeps_rest = rest and not (self.drop_last and n_full)
-        return n_full + int(bool(keeps_rest))
+        if rest and not (self.drop_last and n_full):
+            return n_full + 1
+        return n_full
 
     def __iter__(self):
         unlabeled = self.unlabeled[torch.randperm(len(self.unlabeled))]
