@@ -187,7 +187,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
         pad_to=None,
         likelihood="gaussian",
         decoder_var="learned",
-        beta=1.0,
+        beta="auto",
         max_epochs="auto",
         batch_size=64,
         lr=1e-3,
@@ -342,7 +342,7 @@ class VAEClassifier(ClassifierMixin, _BaseVAE):
     def _net_params(self):
         return {
             "criterion": SemiSupervisedLoss,
-            "criterion__beta": self.beta,
+            "criterion__beta": self._kl_weight(),
             "criterion__classifier_weight": self.classifier_weight,
             "criterion__n_features": self.n_features_in_,
             "criterion__unlabeled_weight": self.unlabeled_weight,

@@ -172,7 +172,7 @@ class DualVAETransformer(VAETransformer):
         pad_to=None,
         likelihood="gaussian",
         decoder_var="learned",
-        beta=1.0,
+        beta="auto",
         max_epochs="auto",
         batch_size=64,
         lr=1e-3,

@@ -2,6 +2,7 @@ import functools
 import inspect
 import re
 
+import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.estimator_checks import estimator_checks_generator
@@ -120,3 +121,22 @@ def test_shared_parameters_stay_identical_across_signatures(estimator_class):
 def test_the_shared_docstring_entries_are_the_base_parameters():
     documented = re.findall(r"^ *(\w+) : ", _DOCS["vae_parameters"], re.MULTILINE)
     assert documented == list(inspect.signature(_BaseVAE).parameters)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "beta", "kl_weight"),
+    [
+        (VAEOutlierDetector(**SMALL), "auto", 0.5),
+        (VAETransformer(**SMALL), "auto", 1.0),
+        (VAEClassifier(**CLASSIFIER), "auto", 1.0),
+        (DualVAETransformer(**SMALL), "auto", 1.0),
+        (VAEOutlierDetector(**SMALL), 1.0, 1.0),
+        (VAEClassifier(**CLASSIFIER), 0.25, 0.25),
+    ],
+)
+def test_beta_auto_trains_each_estimator_with_its_kl_weight(estimator, beta, kl_weight):
+    X = np.random.RandomState(0).normal(size=(40, 4)).astype(np.float32)
+    y = np.arange(40) % 2
+    estimator = clone(estimator).set_params(beta=beta, random_state=0).fit(X, y)
+    assert estimator.get_params()["beta"] == beta
+    assert estimator.net_.criterion_.beta == kl_weight
