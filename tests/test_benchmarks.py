@@ -230,3 +230,31 @@ def test_detector_settings_records_quality_and_seconds_of_one_split():
     assert record["ap"] == 100.0
     assert (record["n_fit"], record["n_eval"]) == (120, 50)
     assert record["fit_seconds"] >= 0 and record["score_seconds"] >= 0
+
+
+def test_table_score_parts_scores_flat_digits_as_the_default_scores_them():
+    """64 flat features are 8x8 images: every candidate is the detector's default."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.experiments.table_score_parts import split_record
+    finally:
+        sys.path.remove(str(ROOT))
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import roc_auc_score
+
+    from skvae import VAEOutlierDetector
+
+    X, y = load_digits(return_X_y=True)
+    # Close classes, so that the sums with and without the ELBO rank apart.
+    normal, other = X[y == 3], X[np.isin(y, (5, 8, 9))]
+    X_fit, X_eval = normal[:100], np.vstack([normal[100:140], other[:10]])
+    is_inlier = np.r_[np.ones(40, int), np.zeros(10, int)]
+    params = {"max_epochs": 2, "latent_dim": 2, "hidden_dims": (4, 8)}
+    record = split_record("digits-flat", 0, X_fit, X_eval, is_inlier, 0, params)
+    default = VAEOutlierDetector(**params, random_state=0).fit(X_fit)
+    expected = 100 * roc_auc_score(is_inlier, default.score_samples(X_eval))
+    assert record["images"]
+    assert list(record["roc_auc"].values()) == pytest.approx(
+        [expected] * len(record["roc_auc"])
+    )

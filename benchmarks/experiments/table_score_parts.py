@@ -13,8 +13,10 @@ arguments as JSON (a training setting to compare; its records go to
 ``OUT/NAME_LEVEL.jsonl`` with ``--name NAME``). The splits are the benchmark's
 (``skvae.benchmark.benchmark_splits`` with the same options). Flat digits'
 64 features are 8x8 images to the detector: there the candidates keep the
-image default. Records go to ``OUT/contamination_LEVEL.jsonl`` (one line per
-table and split, resumed), the table to ``OUT/contamination_LEVEL.md``.
+default score of 8x8 images (``auto_terms``; before commit 41e7915 the
+three image parts without the ELBO). Records go to
+``OUT/contamination_LEVEL.jsonl`` (one line per table and split, resumed),
+the table to ``OUT/contamination_LEVEL.md``.
 
     python -m benchmarks table_score_parts run --train-contamination 0.05
 """
@@ -27,13 +29,14 @@ from sklearn.metrics import roc_auc_score
 
 from skvae import VAEOutlierDetector
 from skvae.benchmark import benchmark_splits
+from skvae.terms import auto_terms
 
 from .._shared import RESULTS, add_params, append_jsonl, read_jsonl
 from .contamination import mean_auc_by_method, named_failures
 from .detection import load
 
 FLAT_PARTS = ("elbo", "reconstruction", "latent_knn", "input_knn")
-IMAGE_DEFAULT = ("latent_knn", "transformation", "transformation_knn")
+IMAGE_DEFAULT = auto_terms((1, 8, 8), transformations="auto")
 CANDIDATES = {
     "elbo + input_knn": ("elbo", "input_knn"),
     "elbo + latent_knn (previous)": ("elbo", "latent_knn"),
@@ -72,7 +75,9 @@ def tables():
 def split_record(table, split, X_fit, X_eval, is_inlier, seed, params=None):
     """Fit once; each candidate's ROC-AUC on the split."""
     images = X_fit.shape[1] == 64  # read as 8x8 images
-    parts = (*FLAT_PARTS[:3], *IMAGE_DEFAULT[1:]) if images else FLAT_PARTS
+    parts = FLAT_PARTS
+    if images:
+        parts = tuple(dict.fromkeys((*FLAT_PARTS[:3], *IMAGE_DEFAULT)))
     detector = VAEOutlierDetector(score_type=parts, random_state=seed, **params or {})
     detector.fit(X_fit)
     scores = detector.score_parts(X_eval)

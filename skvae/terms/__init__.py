@@ -10,7 +10,13 @@ detector trains only the networks its terms read from.
 """
 
 from ._base import ScoreTerm, StandardizedSum
-from ._builtin import MahalanobisScore, NeighborScore, OutputScore, auto_n_neighbors
+from ._builtin import (
+    MahalanobisScore,
+    NeighborScore,
+    OutputScore,
+    auto_n_neighbors,
+    auto_terms,
+)
 
 __all__ = [
     "MahalanobisScore",
@@ -19,4 +25,5 @@ __all__ = [
     "ScoreTerm",
     "StandardizedSum",
     "auto_n_neighbors",
+    "auto_terms",
 ]

@@ -437,6 +437,16 @@ def auto_terms(input_shape, *, transformations):
         ``AUTO_FLAT_TERMS``, ``AUTO_PLAIN_IMAGE_TERMS``, or for images with
         the classifier ``AUTO_IMAGE_TERMS`` (``AUTO_SMALL_IMAGE_TERMS`` when
         the shorter side is under ``SMALL_IMAGE_SIDE`` pixels).
+
+    Examples
+    --------
+    >>> from skvae.terms import auto_terms
+    >>> auto_terms((30,), transformations="auto")
+    ('elbo', 'input_knn')
+    >>> auto_terms((1, 28, 28), transformations="auto")
+    ('latent_knn', 'transformation', 'transformation_knn')
+    >>> auto_terms((1, 8, 8), transformations="auto")
+    ('latent_knn', 'transformation', 'transformation_knn', 'elbo')
     """
     if len(input_shape) != 3:
         return AUTO_FLAT_TERMS
