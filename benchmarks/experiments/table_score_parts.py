@@ -13,7 +13,7 @@ arguments as JSON (a training setting to compare; its records go to
 ``OUT/NAME_LEVEL.jsonl`` with ``--name NAME``). The splits are the benchmark's
 (``skvae.benchmark.benchmark_splits`` with the same options). Flat digits'
 64 features are 8x8 images to the detector: there the candidates keep the
-default score of 8x8 images (``auto_terms``; before commit 41e7915 the
+default score of 8x8 images (``auto_terms``; before commit 7b7f2a9 the
 three image parts without the ELBO). Records go to
 ``OUT/contamination_LEVEL.jsonl`` (one line per table and split, resumed),
 the table to ``OUT/contamination_LEVEL.md``.

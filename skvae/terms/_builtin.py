@@ -434,9 +434,12 @@ def auto_terms(input_shape, *, transformations):
     Returns
     -------
     names : tuple of str
-        ``AUTO_FLAT_TERMS``, ``AUTO_PLAIN_IMAGE_TERMS``, or for images with
-        the classifier ``AUTO_IMAGE_TERMS`` (``AUTO_SMALL_IMAGE_TERMS`` when
-        the shorter side is under ``SMALL_IMAGE_SIDE`` pixels).
+        For rows of features the ELBO and ``input_knn``; for images without
+        the classifier the ELBO and ``latent_knn``; for images with it
+        ``latent_knn``, ``transformation`` and ``transformation_knn``, and
+        the ELBO too when the shorter side is under 14 pixels
+        (``AUTO_FLAT_TERMS``, ``AUTO_PLAIN_IMAGE_TERMS``,
+        ``AUTO_IMAGE_TERMS``, ``AUTO_SMALL_IMAGE_TERMS``).
 
     Examples
     --------
