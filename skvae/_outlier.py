@@ -14,6 +14,7 @@ from .conformal import benjamini_hochberg, conformal_pvalues, conformal_threshol
 from .net import TransformationNet
 from .nn import TransformationClassifier
 from .scoring import latent_noise, per_sample_outputs
+from .scoring._precision import PRECISIONS, classifier_in_precision, resolve_precision
 from .scoring._scores import (
     DECODED_OUTPUTS,
     INPUT_OUTPUTS,
@@ -217,6 +218,19 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         features' dependencies (docs/detection.md). Must be smaller than
         the shorter side; ignored without the classifier.
 
+    transformation_precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Arithmetic of the transformation classifier's convolutions when it
+        scores (it always trains in float32). ``"bfloat16"`` classifies
+        about 2.5x faster on CPUs with AMX (Intel Xeon since Sapphire
+        Rapids), which scores images about 1.5x faster, with the same
+        ROC-AUC to 0.04 on every benchmark split; scores differ from
+        float32's by about 1e-3 relative. ``"auto"`` is ``"bfloat16"`` on a
+        CPU with AMX-BF16 and ``"float32"`` elsewhere, decided where the
+        detector scores. Either way a sample's score does not depend on
+        the other samples it is scored with. Pick ``"float32"`` to compare
+        scores with an ONNX export (which runs float32) or across machines
+        to more than three digits. Ignored without the classifier.
+
     vae_shift : "auto" or int, default="auto"
         Largest shift, in pixels along each axis, of the VAE's training
         images (zero-filled, drawn per image and step; scoring never
@@ -407,6 +421,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
             StrOptions({"auto"}),
             Interval(Integral, 0, None, closed="left"),
         ],
+        "transformation_precision": [StrOptions(set(PRECISIONS))],
         "vae_shift": [
             StrOptions({"auto"}),
             Interval(Integral, 0, None, closed="left"),
@@ -454,6 +469,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         score_type="auto",
         transformations="auto",
         transformation_shift="auto",
+        transformation_precision="auto",
         vae_shift="auto",
         n_neighbors="auto",
         n_samples=16,
@@ -487,6 +503,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         self.score_type = score_type
         self.transformations = transformations
         self.transformation_shift = transformation_shift
+        self.transformation_precision = transformation_precision
         self.vae_shift = vae_shift
         self.n_neighbors = n_neighbors
         self.n_samples = n_samples
@@ -788,7 +805,13 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         noise = self.posterior_draws_ if _reads(term, MONTE_CARLO_OUTPUTS) else None
         transformation_module = None
         if _reads(term, TRANSFORMATION_OUTPUTS):
-            transformation_module = self.transformation_net_.module_
+            # Detectors pickled before the parameter existed score as they
+            # were fitted: in float32.
+            precision = getattr(self, "transformation_precision", "float32")
+            transformation_module = classifier_in_precision(
+                self.transformation_net_.module_,
+                resolve_precision(precision, self.transformation_net_.device),
+            )
         return self._map_module(
             per_sample_outputs,
             X,

@@ -8,7 +8,11 @@ constants. It takes float32 samples of the shape the detector was fitted on,
 ``(n, *sample_shape)`` (e.g. ``(n, 28, 28)``), already scaled as the model
 saw them (uint8 images divided by 255), and returns float64 scores, higher =
 more normal, equal to ``score_samples`` within float rounding (the tests check
-1e-5). Subtract ``detector.offset_`` for ``decision_function``.
+1e-5). Subtract ``detector.offset_`` for ``decision_function``. The graph
+runs float32 throughout: a detector whose transformation classifier scores
+in bfloat16 (``transformation_precision``, by default on CPUs with AMX)
+agrees with it to about 1e-2 of the largest score instead; fit it with
+``transformation_precision="float32"`` where the two must agree closely.
 
 >>> import numpy as np
 >>> from skvae import VAEOutlierDetector

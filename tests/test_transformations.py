@@ -1,5 +1,7 @@
 """The transformation classifier, the nearest-neighbour scores and "auto"."""
 
+from copy import deepcopy
+
 import numpy as np
 import pytest
 import torch
@@ -14,10 +16,12 @@ from skvae.scoring import (
     NeighborDistance,
     _batches,
     _neighbors,
+    _precision,
     per_sample_outputs,
     score_block_rows,
     transformation_outputs,
 )
+from skvae.scoring._precision import classifier_in_precision, resolve_precision
 
 from .conftest import TINY_CONV, TINY_MLP, training_rows
 
@@ -478,17 +482,19 @@ def test_classifier_trains_through_the_vae_path(digits_one_class):
     assert net.get_params()["iterator_train__drop_last"] is False
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 @pytest.mark.parametrize("n_threads", [1, 3])
 def test_default_scores_are_the_same_bits_in_any_composition(
-    n_threads, digits_one_class, fitted_conv_detector
+    n_threads, precision, digits_one_class, fitted_conv_detector
 ):
     """Long scoring passes, a padded last one: no bit depends on the others.
 
     Nor on the thread count: every pass runs on one torch thread, the
-    passes on as many Python threads as torch has.
+    passes on as many Python threads as torch has. In either precision of
+    the classifier.
     """
     X_train, X_test, _ = digits_one_class
-    det = fitted_conv_detector
+    det = deepcopy(fitted_conv_detector).set_params(transformation_precision=precision)
     X = X_test[:150]
     at_one_thread = det.score_samples(X)
     threads = torch.get_num_threads()
@@ -507,3 +513,80 @@ def test_default_scores_are_the_same_bits_in_any_composition(
     np.testing.assert_array_equal(whole, shuffled)
     np.testing.assert_array_equal(whole, np.concatenate(in_sevens))
     np.testing.assert_array_equal(whole[::31], np.concatenate(alone))
+
+
+# -- the classifier's scoring precision ------------------------------------
+
+
+def test_bfloat16_copy_computes_its_convolutions_in_bfloat16():
+    torch.manual_seed(0)
+    classifier = TransformationClassifier((1, 12, 12), channels=(8, 16)).eval()
+    fast = classifier.in_dtype(torch.bfloat16)
+    conv_dtypes = {p.dtype for p in fast.features.parameters()}
+    assert conv_dtypes == {torch.bfloat16}
+    assert {p.dtype for p in classifier.parameters()} == {torch.float32}
+    x = torch.rand(5, 1, 12, 12)
+    with torch.inference_mode():
+        expected, got = classifier.score_copies(x), fast.score_copies(x)
+    for want, have in zip(expected, got, strict=True):
+        assert have.dtype == torch.float32 and have.shape == want.shape
+        assert not torch.equal(have, want)
+        scale = want.abs().max()
+        torch.testing.assert_close(have, want, rtol=0, atol=0.02 * scale)
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "native", "expected"),
+    [
+        ("auto", "cpu", True, "bfloat16"),
+        ("auto", "cpu", False, "float32"),
+        ("auto", "cuda", True, "float32"),
+        ("float32", "cpu", True, "float32"),
+        ("bfloat16", "cpu", False, "bfloat16"),
+    ],
+)
+def test_auto_precision_is_bfloat16_on_cpus_with_amx(
+    monkeypatch, precision, device, native, expected
+):
+    monkeypatch.setattr(_precision, "native_bfloat16", lambda: native)
+    assert resolve_precision(precision, device) == expected
+
+
+def test_bfloat16_copy_is_kept_until_the_weights_change():
+    classifier = TransformationClassifier((1, 8, 8), channels=(4, 8))
+    assert classifier_in_precision(classifier, "float32") is classifier
+    first = classifier_in_precision(classifier, "bfloat16")
+    assert classifier_in_precision(classifier, "bfloat16") is first
+    with torch.no_grad():
+        classifier.features[0][0].weight.mul_(2)
+    second = classifier_in_precision(classifier, "bfloat16")
+    assert second is not first
+    torch.testing.assert_close(
+        second.features.stack[0][0].weight,
+        classifier.features[0][0].weight.to(torch.bfloat16),
+    )
+
+
+def test_detector_scores_its_classifier_in_the_precision_asked(
+    digits_one_class, fitted_conv_detector
+):
+    X_train, X_test, y_test = digits_one_class
+    scores = {
+        precision: deepcopy(fitted_conv_detector)
+        .set_params(transformation_precision=precision)
+        .score_samples(X_test)
+        for precision in ("float32", "bfloat16")
+    }
+    assert not np.array_equal(scores["float32"], scores["bfloat16"])
+    scale = np.abs(scores["float32"]).max()
+    np.testing.assert_allclose(
+        scores["bfloat16"], scores["float32"], rtol=0, atol=0.02 * scale
+    )
+    auc = {name: roc_auc_score(y_test, s) for name, s in scores.items()}
+    assert auc["bfloat16"] == pytest.approx(auc["float32"], abs=0.01)
+
+
+def test_an_unknown_precision_is_refused_at_fit(digits_one_class):
+    X_train = digits_one_class[0]
+    with pytest.raises(ValueError, match="transformation_precision"):
+        VAEOutlierDetector(**TINY_CONV, transformation_precision="float16").fit(X_train)

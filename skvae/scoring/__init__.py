@@ -16,6 +16,7 @@ from ._outputs import (
     class_probabilities,
     reconstructed_means,
 )
+from ._precision import resolve_precision
 from ._scores import (
     batch_score_outputs,
     bits_per_dim,
@@ -51,5 +52,6 @@ __all__ = [
     "map_batches",
     "reconstruction_probability_scores",
     "reconstruction_scores",
+    "resolve_precision",
     "transformation_outputs",
 ]
