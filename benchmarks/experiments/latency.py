@@ -32,6 +32,7 @@ import torch
 
 from skvae import VAEOutlierDetector
 from skvae.datasets import DatasetNotFoundError, load_fashion_mnist
+from skvae.scoring import resolve_precision
 
 from .._shared import best_call_ms, environment, read_json, write_json
 
@@ -80,6 +81,12 @@ def raw_forward(detector, row):
     vae = detector.net_.module_.eval()
     classifier = detector.transformation_net_
     classifier = None if classifier is None else classifier.module_.eval()
+    # Like for like: the classifier in the precision the detector scores it.
+    if (
+        classifier is not None
+        and resolve_precision(detector.transformation_precision) == "bfloat16"
+    ):
+        classifier = classifier.in_dtype(torch.bfloat16)
     x = torch.as_tensor(model_input(detector, row))
 
     def run():
