@@ -221,8 +221,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     transformation_precision : {"auto", "float32", "bfloat16"}, default="auto"
         Arithmetic of the transformation classifier's convolutions when it
         scores (it always trains in float32). ``"bfloat16"`` classifies
-        about 2.5x faster on CPUs with AMX (Intel Xeon since Sapphire
-        Rapids), which scores images about 1.5x faster, with the same
+        about 2.4x faster on CPUs with AMX (Intel Xeon since Sapphire
+        Rapids), which scores images 1.3-1.4x faster, with the same
         ROC-AUC to 0.04 on every benchmark split; scores differ from
         float32's by about 1e-3 relative. ``"auto"`` is ``"bfloat16"`` on a
         CPU with AMX-BF16 and ``"float32"`` elsewhere, decided where the

@@ -1,7 +1,7 @@
 """The arithmetic of the transformation classifier's scoring passes.
 
 The classifier's convolutions are most of the default detector's scoring
-work. On CPUs with AMX, oneDNN runs them about 2.5x faster in bfloat16 than
+work. On CPUs with AMX, oneDNN runs them about 2.4x faster in bfloat16 than
 in float32, and the detector's ROC-AUC moved by at most 0.04 on every
 benchmark split (docs/performance.md, "The classifier in bfloat16"). The
 fitted classifier stays float32; scoring reads a bfloat16 copy of it, made
