@@ -391,6 +391,10 @@ class _BaseVAE(BaseEstimator):
     _auto_training_steps = AUTO_TRAINING_STEPS
     # KL weight of beta="auto".
     _auto_kl_weight = 1.0
+    # Parameters added since models were first saved, with the values under
+    # which a model saved before them (pickled or skvae.save) scores as it
+    # was fitted; a loaded model without them gets these.
+    _params_of_older_models = {}
 
     def _training_seed(self):
         """Draw the seed of a fit from ``random_state``, the same on every process."""
@@ -645,7 +649,7 @@ class _BaseVAE(BaseEstimator):
         warn_if_incompatible(
             type(self).__name__, state.pop("_skvae_version", "unknown")
         )
-        super().__setstate__(state)
+        super().__setstate__({**self._params_of_older_models, **state})
 
     def _expected_failed_checks(self):
         """Return the sklearn common checks this estimator fails, with reasons.

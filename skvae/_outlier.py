@@ -434,6 +434,8 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
     }
     _auto_training_steps = DETECTOR_TRAINING_STEPS
     _auto_kl_weight = DETECTOR_KL_WEIGHT
+    # Saved before the classifier could score in bfloat16: float32, as fitted.
+    _params_of_older_models = {"transformation_precision": "float32"}
 
     # scikit-learn reads an estimator's parameters from its own __init__
     # signature, so the shared ones are spelled out again here (explicit
@@ -805,12 +807,11 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         noise = self.posterior_draws_ if _reads(term, MONTE_CARLO_OUTPUTS) else None
         transformation_module = None
         if _reads(term, TRANSFORMATION_OUTPUTS):
-            # Detectors pickled before the parameter existed score as they
-            # were fitted: in float32.
-            precision = getattr(self, "transformation_precision", "float32")
             transformation_module = classifier_in_precision(
                 self.transformation_net_.module_,
-                resolve_precision(precision, self.transformation_net_.device),
+                resolve_precision(
+                    self.transformation_precision, self.transformation_net_.device
+                ),
             )
         return self._map_module(
             per_sample_outputs,

@@ -228,7 +228,8 @@ def _rebuild(document, arrays):
     allowed = _allowed_types()
     cls = _allowed(document["estimator"], allowed)
     _check_format_version(document)
-    estimator = cls(**_decode(document["params"], arrays, allowed))
+    params = _decode(document["params"], arrays, allowed)
+    estimator = cls(**{**cls._params_of_older_models, **params})
     estimator._validate_params()
     estimator.__dict__.update(_decode(document["fitted"], arrays, allowed))
     for name, net in document["nets"].items():

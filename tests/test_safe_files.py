@@ -1,6 +1,7 @@
 """Model files that load without running code (skvae.save's default format)."""
 
 import json
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -166,6 +167,39 @@ def test_format_one_file_without_a_classifier_still_loads(digits, tmp_path):
     path = skvae.save(fitted, tmp_path / "model.skvae")
     _rewrite(path, lambda document: document.update(format_version=1))
     np.testing.assert_array_equal(skvae.load(path).transform(X), fitted.transform(X))
+
+
+def _drop_param(name):
+    def change(document):
+        items = document["params"]["__dict__"]
+        document["params"]["__dict__"] = [item for item in items if item[0] != name]
+
+    return change
+
+
+def test_detector_file_from_before_bfloat16_scores_in_float32(
+    fitted_conv_detector, digits, tmp_path
+):
+    """A file without transformation_precision scores as it was fitted."""
+    path = skvae.save(fitted_conv_detector, tmp_path / "model.skvae")
+    _rewrite(path, _drop_param("transformation_precision"))
+    loaded = skvae.load(path)
+    assert loaded.transformation_precision == "float32"
+    float32 = deepcopy(fitted_conv_detector)
+    float32.set_params(transformation_precision="float32")
+    images = digits[0][:30]
+    np.testing.assert_array_equal(
+        loaded.score_samples(images), float32.score_samples(images)
+    )
+
+
+def test_detector_pickled_before_bfloat16_scores_in_float32(fitted_conv_detector):
+    state = deepcopy(fitted_conv_detector).__getstate__()
+    del state["transformation_precision"]
+    restored = VAEOutlierDetector.__new__(VAEOutlierDetector)
+    restored.__setstate__(state)
+    assert restored.transformation_precision == "float32"
+    assert fitted_conv_detector.transformation_precision == "auto"
 
 
 def test_file_of_a_newer_format_asks_for_an_upgrade(fitted_conv_detector, tmp_path):
