@@ -41,37 +41,33 @@ def scorer(name, detector, X):
     return lambda: detector.score_samples(X)
 
 
+# The skvae detectors timed: name -> VAEOutlierDetector parameters.
+SKVAE_SETTINGS = {
+    "skvae default": {},
+    "skvae transformation_precision='float32'": {"transformation_precision": "float32"},
+    "skvae vae_shift=0": {"vae_shift": 0},
+    "skvae transformations=None": {"transformations": None},
+    "skvae score_type='elbo'": {"score_type": "elbo"},
+    "skvae score_type='latent_knn'": {"score_type": "latent_knn"},
+    "skvae max_epochs=16": {"max_epochs": 16},
+    "skvae hidden_dims=(24, 48)": {"hidden_dims": (24, 48)},
+}
+
+
 def detectors(random_state):
     """Name -> function fitting a fresh detector on uint8 images."""
     from pyod.models.vae import VAE
 
-    return {
-        "PyOD VAE": lambda X: VAE(random_state=random_state, verbose=0).fit(
-            X.reshape(len(X), -1) / np.float32(255)
-        ),
-        "skvae default": lambda X: VAEOutlierDetector(random_state=random_state).fit(X),
-        "skvae transformation_precision='float32'": lambda X: VAEOutlierDetector(
-            transformation_precision="float32", random_state=random_state
-        ).fit(X),
-        "skvae vae_shift=0": lambda X: VAEOutlierDetector(
-            vae_shift=0, random_state=random_state
-        ).fit(X),
-        "skvae transformations=None": lambda X: VAEOutlierDetector(
-            transformations=None, random_state=random_state
-        ).fit(X),
-        "skvae score_type='elbo'": lambda X: VAEOutlierDetector(
-            score_type="elbo", random_state=random_state
-        ).fit(X),
-        "skvae score_type='latent_knn'": lambda X: VAEOutlierDetector(
-            score_type="latent_knn", random_state=random_state
-        ).fit(X),
-        "skvae max_epochs=16": lambda X: VAEOutlierDetector(
-            max_epochs=16, random_state=random_state
-        ).fit(X),
-        "skvae hidden_dims=(24, 48)": lambda X: VAEOutlierDetector(
-            hidden_dims=(24, 48), random_state=random_state
-        ).fit(X),
-    }
+    def pyod_vae(X):
+        flat = X.reshape(len(X), -1) / np.float32(255)
+        return VAE(random_state=random_state, verbose=0).fit(flat)
+
+    def skvae(params):
+        return lambda X: VAEOutlierDetector(**params, random_state=random_state).fit(X)
+
+    fits = {"PyOD VAE": pyod_vae}
+    fits.update({name: skvae(params) for name, params in SKVAE_SETTINGS.items()})
+    return fits
 
 
 def add_arguments(parser):
