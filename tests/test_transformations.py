@@ -552,19 +552,33 @@ def test_auto_precision_is_bfloat16_on_cpus_with_amx(
     assert resolve_precision(precision, device) == expected
 
 
-def test_bfloat16_copy_is_kept_until_the_weights_change():
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_scoring_copy_is_kept_until_the_weights_change(precision):
     classifier = TransformationClassifier((1, 8, 8), channels=(4, 8))
-    assert classifier_in_precision(classifier, "float32") is classifier
-    first = classifier_in_precision(classifier, "bfloat16")
-    assert classifier_in_precision(classifier, "bfloat16") is first
+    first = classifier_in_precision(classifier, precision)
+    assert first is not classifier
+    assert classifier_in_precision(classifier, precision) is first
     with torch.no_grad():
         classifier.features[0][0].weight.mul_(2)
-    second = classifier_in_precision(classifier, "bfloat16")
+    second = classifier_in_precision(classifier, precision)
     assert second is not first
+    dtype = getattr(torch, precision)
     torch.testing.assert_close(
         second.features.stack[0][0].weight,
-        classifier.features[0][0].weight.to(torch.bfloat16),
+        classifier.features[0][0].weight.to(dtype),
     )
+
+
+def test_float32_copy_differs_from_the_classifier_by_rounding_alone():
+    torch.manual_seed(0)
+    classifier = TransformationClassifier((1, 12, 12), channels=(8, 16)).eval()
+    fast = classifier_in_precision(classifier, "float32")
+    x = torch.rand(5, 1, 12, 12)
+    with torch.inference_mode():
+        expected, got = classifier.score_copies(x), fast.score_copies(x)
+    for want, have in zip(expected, got, strict=True):
+        assert have.dtype == torch.float32 and have.shape == want.shape
+        torch.testing.assert_close(have, want, rtol=1e-5, atol=1e-6)
 
 
 def test_detector_scores_its_classifier_in_the_precision_asked(

@@ -81,12 +81,11 @@ def raw_forward(detector, row):
     vae = detector.net_.module_.eval()
     classifier = detector.transformation_net_
     classifier = None if classifier is None else classifier.module_.eval()
-    # Like for like: the classifier in the precision the detector scores it.
-    if (
-        classifier is not None
-        and resolve_precision(detector.transformation_precision) == "bfloat16"
-    ):
-        classifier = classifier.in_dtype(torch.bfloat16)
+    # Like for like: the classifier's scoring copy, in the precision the
+    # detector scores it.
+    if classifier is not None:
+        precision = resolve_precision(detector.transformation_precision)
+        classifier = classifier.in_dtype(getattr(torch, precision))
     x = torch.as_tensor(model_input(detector, row))
 
     def run():

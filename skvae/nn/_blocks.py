@@ -1,5 +1,7 @@
 """Layer factories shared by the encoders and decoders."""
 
+import functools
+
 import torch
 from torch import nn
 
@@ -102,6 +104,75 @@ def conv_block(
         return layer
     norm = [nn.BatchNorm2d(out_channels)] if batch_norm else []
     return nn.Sequential(layer, *norm, activation_layer(activation))
+
+
+def run_conv_block(block, x):
+    """Run ``block`` on ``x``, as one oneDNN call where it can be fused.
+
+    A :func:`conv_block` of a convolution and its activation (no batch
+    normalisation) on float32 CPU input without gradients runs as oneDNN's
+    convolution with the activation applied to its output on the way out
+    (the fused kernel PyTorch's compiler uses), which saves a pass over the
+    output (docs/performance.md, "Fused convolutions"). The bits are those
+    of the two layers one after the other. Not in bfloat16: there the fused
+    kernel rounds an image differently by its place in the pass, so a
+    score would depend on the other images scored with it. Anything else
+    (training, gradients, other dtypes, blocks or devices, a PyTorch
+    without the kernel) runs ``block(x)``.
+    """
+    fused = _fused_form(block, x)
+    if fused is None:
+        return block(x)
+    conv, activation, scalars = fused
+    return torch.ops.mkldnn._convolution_pointwise(
+        x,
+        conv.weight,
+        conv.bias,
+        conv.padding,
+        conv.stride,
+        conv.dilation,
+        conv.groups,
+        activation,
+        scalars,
+        "",
+    )
+
+
+def _fused_form(block, x):
+    """``(conv, activation, scalars)`` if ``block`` can run fused, else None."""
+    if not (
+        isinstance(block, nn.Sequential)
+        and len(block) == 2
+        and type(block[0]) is nn.Conv2d
+        and block[0].padding_mode == "zeros"
+        and not isinstance(block[0].padding, str)
+        and not block.training
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and _fused_kernel_available()
+        and not _needs_gradients(block[0], x)
+    ):
+        return None
+    activation = block[1]
+    if type(activation) is nn.LeakyReLU:
+        return block[0], "leaky_relu", [activation.negative_slope]
+    if type(activation) is nn.ReLU:
+        return block[0], "relu", []
+    return None
+
+
+def _needs_gradients(conv, x):
+    # The fused kernel has no backward.
+    return torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in conv.parameters())
+    )
+
+
+@functools.cache
+def _fused_kernel_available():
+    return torch.backends.mkldnn.is_available() and hasattr(
+        torch.ops.mkldnn, "_convolution_pointwise"
+    )
 
 
 def mlp(sizes, *, final_activation=True, activation="leaky_relu"):

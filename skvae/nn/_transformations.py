@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import Dense, conv_block
+from ._blocks import Dense, conv_block, run_conv_block
 
 # Square images: 4 rotations by 90 degrees times an optional horizontal flip.
 # Other images keep their shape: rotations by 0 and 180 degrees, flip or not.
@@ -145,21 +145,24 @@ class TransformationClassifier(nn.Module):
         return self.out(self.embed(x))
 
     def in_dtype(self, dtype):
-        """Return a copy whose convolutions compute in ``dtype``, for scoring.
+        """Return a copy for scoring whose convolutions compute in ``dtype``.
 
         The copy's convolution stack holds its weights in ``dtype`` and
-        channels-last layout and reads its input in the same; the pooling
-        and the dense layer to the logits stay float32, and so do the
-        outputs. On CPUs with AMX, ``torch.bfloat16`` classifies about
-        2.4x faster than float32, with features that
-        differ from float32's by about 0.3% of their scale, and, as in
-        float32, an image's result does not depend on the other images of
-        its pass. The copy does not train.
+        channels-last layout, reads its input in the same and, on the CPU,
+        runs each convolution with its activation as one fused oneDNN call;
+        the pooling and the dense layer to the logits stay float32, and so
+        do the outputs. In float32 the copy's features differ from the
+        module's by rounding alone (about 1e-7 of their scale) and it
+        classifies about 1.2x faster; on CPUs with AMX,
+        ``torch.bfloat16`` classifies about 2.4x faster than float32, with
+        features that differ from float32's by about 0.3% of their scale.
+        In either, an image's result does not depend on the other images
+        of its pass. The copy does not train.
 
         Parameters
         ----------
         dtype : torch.dtype
-            e.g. ``torch.bfloat16``.
+            ``torch.float32`` or ``torch.bfloat16``.
 
         Returns
         -------
@@ -176,8 +179,8 @@ class TransformationClassifier(nn.Module):
         torch.float32
         """
         twin = deepcopy(self)
-        twin.features = _FeaturesInDtype(twin.features, dtype)
-        return twin
+        twin.features = _ScoringFeatures(twin.features, dtype)
+        return twin.requires_grad_(False)
 
     @property
     def n_copies(self):
@@ -217,19 +220,22 @@ class TransformationClassifier(nn.Module):
         return _mean_of_copies(log_probs[right, :, right]), _mean_of_copies(embedded)
 
 
-class _FeaturesInDtype(nn.Module):
+class _ScoringFeatures(nn.Module):
     """A convolution stack run in ``dtype`` on channels-last input; float32 out."""
 
     def __init__(self, features, dtype):
         super().__init__()
         self.dtype = dtype
-        # Channels-last: oneDNN's bfloat16 convolutions run about 1.7x
-        # faster in it than in the default layout (docs/performance.md).
+        # Channels-last: oneDNN's convolutions run without reordering their
+        # input and output, 1.2x faster in float32 and 1.7x in bfloat16
+        # than in the default layout (docs/performance.md).
         self.stack = features.to(dtype=dtype, memory_format=torch.channels_last)
 
     def forward(self, x):
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        return self.stack(x).float()
+        for block in self.stack:
+            x = run_conv_block(block, x)
+        return x.float()
 
 
 def _mean_of_copies(values):

@@ -214,3 +214,51 @@ def test_pointwise_conv_trains_like_conv2d():
     expected = torch.nn.functional.conv2d(x, layer.weight, layer.bias)
     assert torch.equal(layer(x), expected)
     assert set(layer.state_dict()) == set(torch.nn.Conv2d(3, 2, 1).state_dict())
+
+
+FUSABLE = pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available()
+    or not hasattr(torch.ops.mkldnn, "_convolution_pointwise"),
+    reason="this PyTorch has no fused oneDNN convolution",
+)
+
+
+@FUSABLE
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "side", "kernel_size", "activation"),
+    [(1, 8, 28, 3, "leaky_relu"), (3, 16, 32, 5, "relu"), (8, 4, 8, 3, "leaky_relu")],
+)
+def test_fused_conv_block_keeps_the_float32_bits_of_its_two_layers(
+    n_in, n_out, side, kernel_size, activation
+):
+    """One oneDNN call for convolution and activation: no rounding changes."""
+    from skvae.nn._blocks import conv_block, run_conv_block
+
+    torch.manual_seed(0)
+    block = conv_block(n_in, n_out, kernel_size, activation=activation).eval()
+    block = block.to(memory_format=torch.channels_last)
+    x = torch.randn(6, n_in, side, side).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fused, unfused = run_conv_block(block, x), block(x)
+        # An image's bits do not depend on the other images of its pass.
+        for start, stop in [(0, 1), (0, 4), (2, 6), (3, 5)]:
+            got = run_conv_block(block, x[start:stop])
+            assert torch.equal(got, fused[start:stop])
+        in_bfloat16 = block.to(torch.bfloat16)  # not fused: its kernel's bits move
+        x16 = x.to(torch.bfloat16)
+        assert torch.equal(run_conv_block(in_bfloat16, x16), in_bfloat16(x16))
+    assert torch.equal(fused, unfused)
+
+
+def test_conv_block_runs_unfused_where_it_needs_gradients_or_normalisation():
+    from skvae.nn._blocks import conv_block, run_conv_block
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    block = conv_block(3, 4, 3).eval()
+    out = run_conv_block(block, x)  # the weights want gradients: autograd path
+    out.sum().backward()
+    assert block[0].weight.grad is not None
+    normalised = conv_block(3, 4, 3, batch_norm=True).eval()
+    with torch.no_grad():
+        assert torch.equal(run_conv_block(normalised, x), normalised(x))
