@@ -9,16 +9,12 @@ precision asked (channels-last, convolutions fused with their activations),
 made once per fitted module and kept while its weights are unchanged.
 """
 
-import weakref
-
 import torch
+
+from ._copies import cached_copy
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-
-# A fitted module -> {precision: (its weights' versions, its scoring copy)}.
-# Weak keys: the copies go when the estimator does.
-_COPIES = weakref.WeakKeyDictionary()
 
 
 def native_bfloat16():
@@ -79,10 +75,5 @@ def classifier_in_precision(module, precision):
     device = next(module.parameters()).device
     if precision == "float32" and device.type != "cpu":
         return module
-    versions = tuple(parameter._version for parameter in module.parameters())
-    copies = _COPIES.setdefault(module, {})
-    cached = copies.get(precision)
-    if cached is None or cached[0] != versions:
-        cached = (versions, module.in_dtype(_DTYPES[precision]).eval())
-        copies[precision] = cached
-    return cached[1]
+    dtype = _DTYPES[precision]
+    return cached_copy(module, precision, lambda m: m.in_dtype(dtype).eval())
