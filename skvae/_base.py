@@ -681,8 +681,9 @@ class _BaseVAE(BaseEstimator):
     def _map_module(self, scoring_fn, X, **kwargs):
         """Apply a function of :mod:`skvae.scoring` to validated rows ``X``.
 
-        On the CPU the passes run a channels-last copy of the fitted module
-        (faster convolutions; the module itself is left as it is).
+        On the CPU the passes run a copy of the fitted module whose
+        transposed convolutions are channels-last (faster, the same
+        scores; the module itself is left as it is).
         """
         return scoring_fn(
             channels_last_copy(self.net_.module_),

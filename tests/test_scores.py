@@ -1,5 +1,6 @@
 import math
 import pickle
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -612,3 +613,43 @@ def test_read_only_input_scores_silently_and_equally(input_shape):
     np.testing.assert_array_equal(
         scores, elbo_scores(module, X, input_shape=input_shape)
     )
+
+
+# -- the channels-last scoring copy ------------------------------------------
+
+
+def test_conv_vae_scores_through_a_channels_last_decoder(fitted_conv_detector, digits):
+    from skvae.scoring._copies import channels_last_copy
+
+    images, _ = digits
+    module = fitted_conv_detector.net_.module_
+    copy = channels_last_copy(module)
+    assert copy is not module and channels_last_copy(module) is copy
+    for name, layer in copy.named_modules():
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            assert layer.weight.is_contiguous(memory_format=torch.channels_last)
+        elif isinstance(layer, torch.nn.Conv2d):  # the encoder keeps its rounding
+            assert layer.weight.is_contiguous(), name
+    # The fitted module keeps its layout: it trains, pickles and exports as fitted.
+    assert all(p.is_contiguous() for p in module.parameters())
+    X = images[:40].astype(np.float32)
+    in_copy = elbo_scores(copy, X, input_shape=(1, 8, 8))
+    in_module = elbo_scores(module, X, input_shape=(1, 8, 8))
+    np.testing.assert_allclose(in_copy, in_module, rtol=1e-6)
+
+
+def test_channels_last_copy_is_renewed_when_the_module_changes(fitted_conv_detector):
+    from skvae.scoring._copies import channels_last_copy
+
+    module = deepcopy(fitted_conv_detector.net_.module_)
+    first = channels_last_copy(module)
+    module.load_state_dict(module.state_dict())  # copies into the same tensors
+    second = channels_last_copy(module)
+    assert second is not first
+
+
+def test_modules_without_transposed_convolutions_score_as_they_are():
+    from skvae.scoring._copies import channels_last_copy
+
+    module = make_vae((10,), latent_dim=2, hidden_dims=(8,))
+    assert channels_last_copy(module) is module
