@@ -113,7 +113,7 @@ def run_conv_block(block, x):
     normalisation) on float32 CPU input without gradients runs as oneDNN's
     convolution with the activation applied to its output on the way out
     (the fused kernel PyTorch's compiler uses), which saves a pass over the
-    output (docs/performance.md, "Fused convolutions"). The bits are those
+    output (docs/performance.md, "Fused convolutions in float32"). The bits are those
     of the two layers one after the other. Not in bfloat16: there the fused
     kernel rounds an image differently by its place in the pass, so a
     score would depend on the other images scored with it. Anything else

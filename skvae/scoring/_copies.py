@@ -44,8 +44,8 @@ def channels_last_copy(module):
     and its rounding would change. A module without transposed
     convolutions, or on another device, is returned as it is.
     """
-    device = next(module.parameters()).device
-    if device.type != "cpu" or not _transposed_convolutions(module):
+    layers = _transposed_convolutions(module)
+    if not layers or layers[0].weight.device.type != "cpu":
         return module
     return cached_copy(module, "channels_last", _decoder_in_channels_last)
 
