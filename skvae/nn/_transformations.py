@@ -148,8 +148,10 @@ class TransformationClassifier(nn.Module):
         """Return a copy for scoring whose convolutions compute in ``dtype``.
 
         The copy's convolution stack holds its weights in ``dtype`` and
-        channels-last layout, reads its input in the same and, on the CPU,
-        runs each convolution with its activation as one fused oneDNN call;
+        channels-last layout, reads its input in the same and, in float32
+        on the CPU, runs each convolution with its activation as one fused
+        oneDNN call (bfloat16 keeps them apart: fused, an image's bits there
+        depended on its place in the pass);
         the pooling and the dense layer to the logits stay float32, and so
         do the outputs. In float32 the copy's features differ from the
         module's by rounding alone (about 1e-7 of their scale) and it

@@ -5,8 +5,9 @@ work. On CPUs with AMX, oneDNN runs them about 2.4x faster in bfloat16 than
 in float32, and the detector's ROC-AUC moved by at most 0.04 on every
 benchmark split (docs/performance.md, "The classifier in bfloat16"). The
 fitted classifier stays float32; scoring reads a copy of it in the
-precision asked (channels-last, convolutions fused with their activations),
-made once per fitted module and kept while its weights are unchanged.
+precision asked (channels-last; in float32 each convolution fused with its
+activation), made once per fitted module and kept while its weights are
+unchanged.
 """
 
 import torch
@@ -65,9 +66,10 @@ def resolve_precision(precision, device="cpu"):
 def classifier_in_precision(module, precision):
     """Return the copy of ``module`` that scores in ``precision`` (``in_dtype``).
 
-    On the CPU both precisions score through a channels-last copy with
-    fused convolutions (float32's about 1.2x faster than the module
-    itself); on an accelerator float32 is the module itself. The copies
+    On the CPU both precisions score through a channels-last copy (in
+    float32 each convolution fused with its activation, about 1.2x faster
+    than the module itself); on an accelerator float32 is the module
+    itself. The copies
     are cached per module and precision, and made again when the module's
     weights change in place (a warm-started fit trains the same module
     further).
