@@ -648,6 +648,29 @@ def test_channels_last_copy_is_renewed_when_the_module_changes(fitted_conv_detec
     assert second is not first
 
 
+@pytest.mark.parametrize(
+    "module",
+    [
+        make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4, 8)),
+        make_vae((10,), latent_dim=2, hidden_dims=(8,)),
+    ],
+    ids=["conv", "mlp"],
+)
+def test_copy_check_sees_every_parameter_and_buffer(module):
+    from skvae.scoring._copies import _state, channels_last_copy
+
+    expected = {id(t) for t in (*module.parameters(), *module.buffers())}
+    assert {id(t) for t in _state(module)} == expected
+    # A buffer changed in place (a learned decoder variance, a loaded
+    # state) renews the copy, as a parameter does.
+    buffers = list(module.buffers())
+    tensor = buffers[0] if buffers else next(module.parameters())
+    first = channels_last_copy(module)
+    with torch.no_grad():
+        tensor.add_(0)
+    assert (channels_last_copy(module) is not first) == (first is not module)
+
+
 def test_modules_without_transposed_convolutions_score_as_they_are():
     from skvae.scoring._copies import channels_last_copy
 
