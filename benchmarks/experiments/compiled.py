@@ -15,7 +15,9 @@ VAE (freshly initialised: times do not depend on the weights), on the CPU:
   pass of ``--score-batch`` images and in one of 16, and against eager;
 - every convolution, transposed convolution and dense layer of the eager
   scoring pass alone, fed the input it had in that pass: milliseconds,
-  GFLOP/s and share of the peak, and each layer's share of the pass.
+  GFLOP/s and share of the peak, and each layer's share of the pass;
+  likewise each layer's forward and backward within the training step,
+  and the share of the step the layers leave (loss, activations, Adam).
 
     python -m benchmarks compiled run --threads 2
 """
@@ -164,27 +166,9 @@ def layer_times(args, peak):
     """Each conv, transposed conv and dense layer of the eager scoring pass alone."""
     module = default_vae(args.seed).eval()
     x = torch.rand(args.score_batch, *IMAGE_SHAPE)
-    inputs = {}
-    layers = {
-        name: layer
-        for name, layer in module.named_modules()
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
-        or type(layer).__name__ == "Dense"
-    }
-
-    def keep_input(name):
-        def hook(layer, layer_args, output):
-            inputs[name] = layer_args[0]  # returning it would replace the output
-
-        return hook
-
-    hooks = [
-        layer.register_forward_hook(keep_input(name)) for name, layer in layers.items()
-    ]
+    layers = _timed_layers(module)
     whole = scoring_pass(module, x)
-    whole()
-    for hook in hooks:
-        hook.remove()
+    inputs = _layer_inputs(layers, whole)
 
     def call(layer, tensor):
         def run():
@@ -194,8 +178,70 @@ def layer_times(args, peak):
         return run
 
     functions = {name: call(layers[name], inputs[name]) for name in layers}
-    functions["whole pass"] = whole
-    ms = best_call_ms(functions, args.repeats, args.calls)
+    return _layer_rows(layers, functions, whole, "whole pass", args, peak)
+
+
+def layer_training_times(args, peak):
+    """Each layer's forward and backward within the eager training step, alone.
+
+    Every layer but the first also computes the gradient of its input, as
+    in the step; the rest of the step (the loss, the activations, Adam) is
+    what the layers leave of it.
+    """
+    module = default_vae(args.seed).train()
+    x = torch.rand(args.batch_size, *IMAGE_SHAPE)
+    layers = _timed_layers(module)
+    step = training_step(module, x, compiled=False)
+    inputs = _layer_inputs(layers, step)
+    first = next(iter(layers))
+
+    def call(name):
+        layer = layers[name]
+        tensor = inputs[name].detach().requires_grad_(name != first)
+        output_gradient = torch.rand_like(layer(tensor))
+
+        def run():
+            layer.zero_grad(set_to_none=True)
+            layer(tensor).backward(output_gradient)
+
+        return run
+
+    functions = {name: call(name) for name in layers}
+    return _layer_rows(layers, functions, step, "training step", args, peak)
+
+
+def _timed_layers(module):
+    return {
+        name: layer
+        for name, layer in module.named_modules()
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+        or type(layer).__name__ == "Dense"
+    }
+
+
+def _layer_inputs(layers, function):
+    """The input each of ``layers`` gets when ``function`` runs once."""
+    inputs = {}
+
+    def keep_input(name):
+        def hook(layer, layer_args, output):
+            # Kept, not returned: a returned value would replace the output.
+            inputs[name] = layer_args[0].detach()
+
+        return hook
+
+    hooks = [
+        layer.register_forward_hook(keep_input(name)) for name, layer in layers.items()
+    ]
+    function()
+    for hook in hooks:
+        hook.remove()
+    return inputs
+
+
+def _layer_rows(layers, functions, whole, whole_name, args, peak):
+    """Time the layers' ``functions`` beside ``whole``; one row per layer."""
+    ms = best_call_ms({**functions, whole_name: whole}, args.repeats, args.calls)
     rows = []
     for name, layer in layers.items():
         gflops = flops(functions[name]) / ms[name] / 1e6
@@ -206,16 +252,17 @@ def layer_times(args, peak):
                 "ms": ms[name],
                 "gflops": gflops,
                 "share_of_peak": gflops / peak,
-                "share_of_pass": ms[name] / ms["whole pass"],
+                "share_of_pass": ms[name] / ms[whole_name],
             }
         )
-    return rows, ms["whole pass"]
+    return rows, ms[whole_name]
 
 
 def run(args):
     peak = matmul_peak_gflops()
     ways = eager_and_compiled(args, peak)
     layers, pass_ms = layer_times(args, peak)
+    training_layers, step_ms = layer_training_times(args, peak)
     write_json(
         Path(args.out) / RESULTS_FILE,
         {
@@ -231,6 +278,8 @@ def run(args):
             "compiled_bits": compiled_bits(args),
             "layers": layers,
             "eager_pass_ms": pass_ms,
+            "training_layers": training_layers,
+            "eager_step_ms": step_ms,
         },
     )
     summarize(args)
@@ -258,9 +307,21 @@ def summarize(args):
         f"{bits['max_relative_difference_to_eager']:.1e})"
     )
     print(f"eager scoring pass {result['eager_pass_ms']:.2f} ms, by layer:")
-    print("| layer | kind | ms | GFLOP/s | share of peak | share of the pass |")
+    _print_layers(result["layers"], "share of the pass")
+    if "training_layers" in result:  # results from before 2026-12-07 lack it
+        print(
+            f"eager training step {result['eager_step_ms']:.2f} ms, by layer "
+            "(forward and backward):"
+        )
+        _print_layers(result["training_layers"], "share of the step")
+        rest = 1 - sum(row["share_of_pass"] for row in result["training_layers"])
+        print(f"the rest of the step (loss, activations, Adam): {rest:.0%}")
+
+
+def _print_layers(rows, share_name):
+    print(f"| layer | kind | ms | GFLOP/s | share of peak | {share_name} |")
     print("|---|---|---|---|---|---|")
-    for row in result["layers"]:
+    for row in rows:
         print(
             f"| {row['layer']} | {row['kind']} | {row['ms']:.2f} | "
             f"{row['gflops']:.0f} | {row['share_of_peak']:.0%} | "
