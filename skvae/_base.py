@@ -33,7 +33,7 @@ from ._version import __version__
 from .net import DataParallelNet, VAENet
 from .nn import make_vae
 from .scoring import elbo_scores
-from .scoring._copies import channels_last_copy
+from .scoring._copies import pass_granularity, scoring_copy
 from .utils._distributed import agree_on_seed
 from .utils._sklearn import (
     Interval,
@@ -682,14 +682,17 @@ class _BaseVAE(BaseEstimator):
         """Apply a function of :mod:`skvae.scoring` to validated rows ``X``.
 
         On the CPU the passes run a copy of the fitted module whose
-        transposed convolutions are channels-last (faster, the same
-        scores; the module itself is left as it is).
+        convolutions run on kernels chosen by their shape, not the batch
+        (faster, and a lone row runs as a pass of one; the module itself
+        is left as it is).
         """
+        module = scoring_copy(self.net_.module_)
         return scoring_fn(
-            channels_last_copy(self.net_.module_),
+            module,
             X,
             input_shape=self.input_shape_,
             device=self.net_.device,
+            granularity=pass_granularity(module),
             **kwargs,
         )
 

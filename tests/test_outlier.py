@@ -238,6 +238,26 @@ def test_scores_do_not_depend_on_batch_composition(fitted_conv_detector, digits)
     np.testing.assert_array_equal(det.score_samples(images[:300]), together)
 
 
+@pytest.mark.parametrize("score_type", ["elbo", "iwae", "latent_knn"])
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (64,)], ids=["images", "rows"])
+def test_a_lone_row_scores_as_it_does_among_others(score_type, input_shape, digits):
+    """Lone rows run as passes of one row (no padding): the same bits."""
+    images, _ = digits
+    X = images[:200].astype(np.float32).reshape(200, *input_shape[-2:])
+    settings = TINY_CONV if len(input_shape) == 3 else TINY_MLP
+    det = VAEOutlierDetector(
+        **{**settings, "max_epochs": 2},
+        score_type=score_type,
+        transformations=None,
+        random_state=0,
+    ).fit(X[:120])
+    together = det.score_samples(X[120:])
+    for start, stop in [(0, 1), (7, 8), (79, 80), (0, 2), (3, 6), (10, 15)]:
+        np.testing.assert_array_equal(
+            det.score_samples(X[120 + start : 120 + stop]), together[start:stop]
+        )
+
+
 @pytest.mark.parametrize("kind", ["images", "rows"])
 def test_scoring_in_chunks_keeps_every_bit(
     kind, monkeypatch, digits, blobs_with_outliers, fitted_blob_detector

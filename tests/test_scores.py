@@ -615,36 +615,39 @@ def test_read_only_input_scores_silently_and_equally(input_shape):
     )
 
 
-# -- the channels-last scoring copy ------------------------------------------
+# -- the scoring copy ---------------------------------------------------------
 
 
-def test_conv_vae_scores_through_a_channels_last_decoder(fitted_conv_detector, digits):
-    from skvae.scoring._copies import channels_last_copy
+def test_conv_vae_scores_through_inference_convolutions(fitted_conv_detector, digits):
+    from skvae.nn._inference import InferenceConvolution
+    from skvae.scoring._copies import pass_granularity, scoring_copy
 
     images, _ = digits
     module = fitted_conv_detector.net_.module_
-    copy = channels_last_copy(module)
-    assert copy is not module and channels_last_copy(module) is copy
-    for name, layer in copy.named_modules():
-        if isinstance(layer, torch.nn.ConvTranspose2d):
-            assert layer.weight.is_contiguous(memory_format=torch.channels_last)
-        elif isinstance(layer, torch.nn.Conv2d):  # the encoder keeps its rounding
-            assert layer.weight.is_contiguous(), name
-    # The fitted module keeps its layout: it trains, pickles and exports as fitted.
+    copy = scoring_copy(module)
+    assert copy is not module and scoring_copy(module) is copy
+    wrapped = [m for m in copy.modules() if isinstance(m, InferenceConvolution)]
+    conv_types = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    plain = [m for m in module.modules() if isinstance(m, conv_types)]
+    assert len(wrapped) == len(plain) > 0
+    assert pass_granularity(copy) == 1 and pass_granularity(module) == 4
+    # The fitted module keeps its layout and layers: it trains, pickles and
+    # exports as fitted.
     assert all(p.is_contiguous() for p in module.parameters())
+    assert not any(isinstance(m, InferenceConvolution) for m in module.modules())
     X = images[:40].astype(np.float32)
-    in_copy = elbo_scores(copy, X, input_shape=(1, 8, 8))
+    in_copy = elbo_scores(copy, X, input_shape=(1, 8, 8), granularity=1)
     in_module = elbo_scores(module, X, input_shape=(1, 8, 8))
     np.testing.assert_allclose(in_copy, in_module, rtol=1e-6)
 
 
-def test_channels_last_copy_is_renewed_when_the_module_changes(fitted_conv_detector):
-    from skvae.scoring._copies import channels_last_copy
+def test_scoring_copy_is_renewed_when_the_module_changes(fitted_conv_detector):
+    from skvae.scoring._copies import scoring_copy
 
     module = deepcopy(fitted_conv_detector.net_.module_)
-    first = channels_last_copy(module)
+    first = scoring_copy(module)
     module.load_state_dict(module.state_dict())  # copies into the same tensors
-    second = channels_last_copy(module)
+    second = scoring_copy(module)
     assert second is not first
 
 
@@ -657,7 +660,7 @@ def test_channels_last_copy_is_renewed_when_the_module_changes(fitted_conv_detec
     ids=["conv", "mlp"],
 )
 def test_copy_check_sees_every_parameter_and_buffer(module):
-    from skvae.scoring._copies import _state, channels_last_copy
+    from skvae.scoring._copies import _state, scoring_copy
 
     expected = {id(t) for t in (*module.parameters(), *module.buffers())}
     assert {id(t) for t in _state(module)} == expected
@@ -665,14 +668,30 @@ def test_copy_check_sees_every_parameter_and_buffer(module):
     # state) renews the copy, as a parameter does.
     buffers = list(module.buffers())
     tensor = buffers[0] if buffers else next(module.parameters())
-    first = channels_last_copy(module)
+    first = scoring_copy(module)
     with torch.no_grad():
         tensor.add_(0)
-    assert (channels_last_copy(module) is not first) == (first is not module)
+    assert (scoring_copy(module) is not first) == (first is not module)
 
 
-def test_modules_without_transposed_convolutions_score_as_they_are():
-    from skvae.scoring._copies import channels_last_copy
+def test_modules_without_convolutions_score_as_they_are():
+    from skvae.scoring._copies import pass_granularity, scoring_copy
 
     module = make_vae((10,), latent_dim=2, hidden_dims=(8,))
-    assert channels_last_copy(module) is module
+    assert scoring_copy(module) is module
+    assert pass_granularity(module) == 1  # dense layers multiply row by row
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4, 8), architecture="grad2vae"),
+        make_vae((1, 8, 8), latent_dim=2, hidden_dims=(4, 8), batch_norm=True),
+    ],
+    ids=["grad2vae", "batch-norm"],
+)
+def test_modules_with_other_kernels_keep_padded_passes(module):
+    """Grad2VAE convolves on its own; other layers are not known to keep bits."""
+    from skvae.scoring._copies import pass_granularity, scoring_copy
+
+    assert pass_granularity(scoring_copy(module)) == 4

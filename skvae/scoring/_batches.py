@@ -20,9 +20,10 @@ from ..utils._torch import evaluating, grad_mode, one_torch_thread
 # Rows per forward pass when scoring (see score_block_rows): consecutive
 # rows of X go through the networks in passes of at most that many rows, and
 # the last pass holds what is left, padded up to a multiple of
-# BLOCK_GRANULARITY rows. Small passes leave the convolution kernels idle (4
-# images run at a third of the speed of 64), so bulk scoring uses long ones;
-# a lone row costs a pass of BLOCK_GRANULARITY rows. A pass that also runs
+# BLOCK_GRANULARITY rows (or not at all, for modules that keep a row's bits
+# at any pass size: skvae.scoring._copies.pass_granularity). Small passes
+# leave the convolution kernels idle (4 images run at a third of the speed
+# of 64), so bulk scoring uses long ones. A pass that also runs
 # several transformed copies of each image (the transformation classifier
 # scores 4) is memory-bound beyond 64 images: with 4 copies 64 / 128 / 256
 # took 2.55 / 2.65 / 2.97 s on 10,000 images, as with 8 (benchmarks/speed.py,
@@ -31,8 +32,9 @@ CPU_IMAGE_BLOCK_ROWS = 256
 CPU_COPIES_BLOCK_ROWS = 64
 CPU_FLAT_BLOCK_ROWS = 1024
 ACCELERATOR_BLOCK_ROWS = 1024
-# Every pass has a multiple of this many rows. A pass of one row takes other
-# BLAS kernels (matrix-vector) than a pass of several, which round
+# Every pass of a module not known to keep a row's bits at any pass size has
+# a multiple of this many rows. A pass of one row takes other kernels (im2col
+# convolutions, matrix-vector products) than a pass of several, which round
 # otherwise: measured on passes of 1 to 256 images.
 BLOCK_GRANULARITY = 4
 
@@ -97,6 +99,7 @@ def map_batches(
     batch_size=None,
     device="cpu",
     gradients=False,
+    granularity=None,
 ):
     """Apply ``fn(module, batch)`` to ``X`` in batches and stack the results.
 
@@ -124,6 +127,13 @@ def map_batches(
     gradients : bool, default=False
         Let ``fn`` take gradients (explanation maps differentiate the
         module); the module still runs in eval mode.
+    granularity : int, default=None
+        Every pass is padded to a multiple of this many rows; ``None``
+        means ``BLOCK_GRANULARITY`` (4), which keeps a row's bits through
+        any module (PyTorch convolves a lone image on other kernels than
+        several). A scoring copy whose kernels keep them at any pass size
+        runs with 1 (:func:`skvae.scoring._copies.pass_granularity`), so
+        that a lone row costs a pass of one.
 
     Returns
     -------
@@ -144,12 +154,14 @@ def map_batches(
     """
     if batch_size is None:
         batch_size = score_block_rows(input_shape, device)
-    batch_size = _round_up(batch_size, BLOCK_GRANULARITY)
+    if granularity is None:
+        granularity = BLOCK_GRANULARITY
+    batch_size = _round_up(batch_size, granularity)
     starts = range(0, len(X), batch_size)
 
     def run_pass(start):
         rows = X[start : start + batch_size]
-        x, n_rows = load_batch(rows, batch_size, input_shape, device)
+        x, n_rows = load_batch(rows, batch_size, input_shape, device, granularity)
         with grad_mode(gradients):
             values = fn(module, x)
         return {

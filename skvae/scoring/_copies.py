@@ -8,12 +8,15 @@ fitted module, which goes on training, pickling and exporting as it was.
 import weakref
 from copy import deepcopy
 
-import torch
 from torch import nn
+
+from ..nn._inference import InferenceConvolution, keeps_row_bits_at_any_pass_size
+from ._batches import BLOCK_GRANULARITY
 
 # A fitted module -> {kind: (its state's versions, the copy)}. Weak keys: the
 # copies go when the estimator does.
 _COPIES = weakref.WeakKeyDictionary()
+_CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 def cached_copy(module, kind, make):
@@ -32,32 +35,48 @@ def cached_copy(module, kind, make):
     return cached[1]
 
 
-def channels_last_copy(module):
-    """Return a copy of ``module`` whose transposed convolutions run channels-last.
+def scoring_copy(module):
+    """Return a copy of ``module`` for scoring, its convolutions wrapped for it.
 
-    For scoring on the CPU. oneDNN runs transposed convolutions (a
-    convolutional decoder's) on channels-last images without reordering
-    them on the way in and out: the default VAE's ELBO pass ran 1.1x
-    faster, with the same scores to the bit on the machine measured
-    (docs/performance.md, "Channels-last decoders"). The other
-    convolutions keep their layout: an encoder gained nothing from it,
-    and its rounding would change. A module without transposed
-    convolutions, or on another device, is returned as it is.
+    For scoring on the CPU: each convolution runs as an
+    :class:`~skvae.nn._inference.InferenceConvolution`, on a kernel chosen
+    by its shape rather than by the batch, so an image's outputs are the
+    same bits in passes of any size, one image included
+    (:func:`pass_granularity`), and faster: single-channel layers as
+    matrix products per image, transposed convolutions channels-last
+    (docs/performance.md, "Single-channel convolutions as matrix
+    products"). A module without convolutions, or on another device, is
+    returned as it is.
     """
-    layers = _transposed_convolutions(module)
+    layers = _convolutions(module)
     if not layers or layers[0].weight.device.type != "cpu":
         return module
-    return cached_copy(module, "channels_last", _decoder_in_channels_last)
+    return cached_copy(module, "inference", _with_inference_convolutions)
 
 
-def _transposed_convolutions(module):
-    return [m for m in _submodules(module) if isinstance(m, nn.ConvTranspose2d)]
+def pass_granularity(module):
+    """Rows a scoring pass of ``module`` is padded to a multiple of.
+
+    1 for a module that gives a row the same bits in a pass of any size (a
+    :func:`scoring_copy` of skvae's VAEs:
+    :func:`~skvae.nn._inference.keeps_row_bits_at_any_pass_size`);
+    otherwise :data:`~skvae.scoring._batches.BLOCK_GRANULARITY`, as for any
+    module: PyTorch convolves a lone image on other kernels than several.
+    """
+    return 1 if keeps_row_bits_at_any_pass_size(module) else BLOCK_GRANULARITY
 
 
-def _decoder_in_channels_last(module):
+def _convolutions(module):
+    """Return the plain convolutions of ``module``, wrapped or not."""
+    return [m for m in _submodules(module) if type(m) in _CONVOLUTIONS]
+
+
+def _with_inference_convolutions(module):
     twin = deepcopy(module)
-    for layer in _transposed_convolutions(twin):
-        layer.to(memory_format=torch.channels_last)
+    for parent in list(_submodules(twin)):
+        for name, child in parent._modules.items():
+            if child is not None and type(child) in _CONVOLUTIONS:
+                parent._modules[name] = InferenceConvolution(child)
     return twin
 
 

@@ -1,4 +1,5 @@
 import math
+from copy import deepcopy
 
 import pytest
 import torch
@@ -262,3 +263,91 @@ def test_conv_block_runs_unfused_where_it_needs_gradients_or_normalisation():
     normalised = conv_block(3, 4, 3, batch_norm=True).eval()
     with torch.no_grad():
         assert torch.equal(run_conv_block(normalised, x), normalised(x))
+
+
+INFERENCE_KERNELS = pytest.mark.skipif(
+    not __import__("skvae.nn._inference", fromlist=["_"])._kernels_available(),
+    reason="this PyTorch lacks the kernels InferenceConvolution chooses from",
+)
+
+
+@INFERENCE_KERNELS
+@pytest.mark.parametrize(
+    ("transposed", "n_in", "n_out", "side", "kernel"),
+    [
+        (False, 1, 32, 28, "matmul"),  # a grayscale image's first layer
+        (False, 32, 64, 14, "onednn"),
+        (False, 3, 8, 9, "onednn"),
+        (True, 64, 32, 7, "onednn"),
+        (True, 32, 1, 14, "matmul"),  # a grayscale decoder's last layer
+        (True, 8, 3, 5, "onednn"),
+    ],
+)
+def test_inference_convolution_keeps_an_images_bits_in_any_pass(
+    transposed, n_in, n_out, side, kernel
+):
+    """A lone image, a few or many: the same bits, close to the layer's own.
+
+    On one torch thread, as every scoring pass runs (on two, oneDNN may
+    split a lone image's sums between the threads).
+    """
+    from skvae.nn._inference import InferenceConvolution
+
+    torch.manual_seed(0)
+    make = torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d
+    extra = {"output_padding": 1} if transposed else {}
+    layer = make(n_in, n_out, 3, stride=2, padding=1, **extra).eval()
+    wrapped = InferenceConvolution(deepcopy(layer))
+    assert wrapped.kernel == kernel and wrapped.keeps_bits_at_any_pass_size
+    assert not wrapped.training  # it follows the layer's mode
+    images = torch.rand(40, n_in, side, side)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            together = wrapped(images)
+            for start, stop in [(0, 1), (5, 6), (0, 2), (1, 4), (3, 20), (39, 40)]:
+                got = wrapped(images[start:stop].clone())
+                assert torch.equal(got, together[start:stop]), (start, stop)
+            order = torch.randperm(40)
+            assert torch.equal(wrapped(images[order]), together[order])
+            reference = layer(images)
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(together, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_inference_convolution_trains_and_differentiates_as_its_layer():
+    from skvae.nn._inference import InferenceConvolution
+
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(1, 4, 3, padding=1)
+    wrapped = InferenceConvolution(layer)
+    x = torch.randn(3, 1, 6, 6, requires_grad=True)
+    assert torch.equal(wrapped(x), layer(x))  # training mode: the layer's forward
+    wrapped.eval()
+    out = wrapped(x)  # gradients wanted: the layer's own (differentiable) kernels
+    out.sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
+    with pytest.raises(TypeError, match="wraps nn.Conv2d or nn.ConvTranspose2d"):
+        InferenceConvolution(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        torch.nn.Conv2d(1, 4, 3, groups=1, dilation=2),
+        torch.nn.Conv2d(4, 4, 3, groups=2),
+        torch.nn.Conv2d(4, 4, 3, padding="same"),
+        torch.nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
+    ],
+    ids=["dilated-single-channel", "grouped", "same-padding", "reflect-padding"],
+)
+def test_inference_convolution_leaves_layers_it_cannot_run_as_they_are(layer):
+    from skvae.nn._inference import InferenceConvolution
+
+    wrapped = InferenceConvolution(layer).eval()
+    assert wrapped.kernel is None and not wrapped.keeps_bits_at_any_pass_size
+    x = torch.randn(2, layer.in_channels, 9, 9)
+    with torch.inference_mode():
+        assert torch.equal(wrapped(x), layer.eval()(x))
