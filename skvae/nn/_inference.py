@@ -89,8 +89,9 @@ class InferenceConvolution(nn.Module):
     any size on one torch thread, as scoring passes run (on several,
     oneDNN may split a lone image's sums between them). Anything else
     (training, gradients, other dtypes or devices, grouped layers, dilated
-    single-channel ones, a PyTorch without the kernels) runs the layer as
-    it is; :attr:`keeps_bits_at_any_pass_size` says which.
+    single-channel ones, a PyTorch without the kernels, operators
+    intercepted by a dispatch mode such as torch's FLOP counter) runs the
+    layer as it is; :attr:`keeps_bits_at_any_pass_size` says which.
 
     Parameters
     ----------
@@ -143,6 +144,7 @@ class InferenceConvolution(nn.Module):
             and x.device.type == "cpu"
             and x.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or self._trainable()))
+            and not _under_dispatch_mode()
         )
 
     def _trainable(self):
@@ -218,6 +220,12 @@ def _kernel(layer):
     return "onednn"
 
 
+def _under_dispatch_mode():
+    # Modes that intercept operators (FLOP counting, fake tensors) know the
+    # standard convolutions; torch's FLOP counter fails on the im2col ones.
+    return torch._C._len_torch_dispatch_stack() > 0
+
+
 @functools.cache
 def _kernels_available():
     mkldnn = torch.ops.mkldnn
@@ -227,4 +235,5 @@ def _kernels_available():
         and hasattr(mkldnn, "_convolution_transpose_pointwise")
         and hasattr(torch._C._nn, "thnn_conv2d")
         and hasattr(torch._C._nn, "slow_conv_transpose2d")
+        and hasattr(torch._C, "_len_torch_dispatch_stack")
     )

@@ -16,6 +16,7 @@ from ._batches import BLOCK_GRANULARITY
 # A fitted module -> {kind: (its state's versions, the copy)}. Weak keys: the
 # copies go when the estimator does.
 _COPIES = weakref.WeakKeyDictionary()
+_GRANULARITIES = weakref.WeakKeyDictionary()
 _CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
@@ -63,7 +64,12 @@ def pass_granularity(module):
     otherwise :data:`~skvae.scoring._batches.BLOCK_GRANULARITY`, as for any
     module: PyTorch convolves a lone image on other kernels than several.
     """
-    return 1 if keeps_row_bits_at_any_pass_size(module) else BLOCK_GRANULARITY
+    granularity = _GRANULARITIES.get(module)
+    if granularity is None:
+        # A module's layers stay as built: the walk runs once per module.
+        row_wise = keeps_row_bits_at_any_pass_size(module)
+        granularity = _GRANULARITIES[module] = 1 if row_wise else BLOCK_GRANULARITY
+    return granularity
 
 
 def _convolutions(module):

@@ -329,6 +329,12 @@ def test_inference_convolution_trains_and_differentiates_as_its_layer():
     out = wrapped(x)  # gradients wanted: the layer's own (differentiable) kernels
     out.sum().backward()
     assert x.grad is not None and layer.weight.grad is not None
+    # Under a dispatch mode (FLOP counting) it runs the standard convolution.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        wrapped(x.detach())
+    assert counter.get_total_flops() == 2 * 3 * 4 * 36 * 9
     with pytest.raises(TypeError, match="wraps nn.Conv2d or nn.ConvTranspose2d"):
         InferenceConvolution(torch.nn.Linear(2, 2))
 
