@@ -86,10 +86,17 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x):
         """Return ``(mu, logvar)`` of the Gaussian posterior q(z|x)."""
+        h = self._hidden(x)
+        return self.mu(h), self.logvar(h)
+
+    def mean(self, x):
+        """Return the posterior mean ``mu`` alone, without the log-variance head."""
+        return self.mu(self._hidden(x))
+
+    def _hidden(self, x):
         if self.padding is not None:
             x = F.pad(x, self.padding)
-        h = self.features(x).flatten(start_dim=1)
-        return self.mu(h), self.logvar(h)
+        return self.features(x).flatten(start_dim=1)
 
 
 class ConvDecoder(nn.Module):

@@ -46,6 +46,10 @@ class MLPEncoder(nn.Module):
         h = self.features(x)
         return self.mu(h), self.logvar(h)
 
+    def mean(self, x):
+        """Return the posterior mean ``mu`` alone, without the log-variance head."""
+        return self.mu(self.features(x))
+
 
 class MLPDecoder(nn.Module):
     """Dense layers mirroring :class:`MLPEncoder`, with a linear output layer.

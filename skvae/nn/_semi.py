@@ -84,7 +84,7 @@ class SemiSupervisedVAE(VAE):
 
     def classify(self, x):
         """Return class logits from the posterior mean of ``x``."""
-        return self.head(self.encode(x)[0])
+        return self.head(self.encode_mean(x))
 
 
 def virtual_adversarial_kl(classify, x, logits, eps, xi=None):

@@ -154,7 +154,7 @@ def batch_score_outputs(
         }
     else:
         # In eval mode the forward pass encodes to the same posterior mean.
-        outputs = {"latent_means": module.encode(x)[0]}
+        outputs = {"latent_means": module.encode_mean(x)}
     if noise is not None:
         draws = list(_posterior_draws(module, x, noise))
         log_px_k = torch.stack([log_px_k for log_px_k, _ in draws], dim=1)
@@ -203,7 +203,7 @@ def latent_means(module, X, **kwargs):
     >>> latent_means(module, X, input_shape=(1, 8, 8)).shape
     (5, 2)
     """
-    return map_batches(lambda module, x: module.encode(x)[0], module, X, **kwargs)
+    return map_batches(lambda module, x: module.encode_mean(x), module, X, **kwargs)
 
 
 def decoded_means(module, Z, **kwargs):

@@ -357,3 +357,42 @@ def test_inference_convolution_leaves_layers_it_cannot_run_as_they_are(layer):
     x = torch.randn(2, layer.in_channels, 9, 9)
     with torch.inference_mode():
         assert torch.equal(wrapped(x), layer.eval()(x))
+
+
+@pytest.mark.parametrize(
+    "input_shape, architecture",
+    [((1, 8, 8), "auto"), ((10,), "auto"), ((1, 8, 8), "grad2vae")],
+    ids=["conv", "mlp", "grad2vae"],
+)
+def test_encode_mean_is_encodes_mean_without_the_log_variance(
+    input_shape, architecture
+):
+    torch.manual_seed(0)
+    module = make_vae(
+        input_shape, 3, hidden_dims=(4, 8), architecture=architecture
+    ).eval()
+    x = torch.rand(5, *input_shape)
+    calls = []
+    logvar_head = getattr(module.encoder, "logvar", None)
+    if logvar_head is not None:
+        logvar_head.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        mean = module.encode_mean(x)
+        expected = module.encode(x)[0]
+    assert torch.equal(mean, expected)
+    if architecture != "grad2vae":
+        assert calls == [1]  # encode's call only: the mean skipped the head
+
+
+def test_encode_mean_follows_a_subclass_encode():
+    class Shifted(VAE):
+        def encode(self, x):
+            mu, logvar = super().encode(x)
+            return mu + 1, logvar
+
+    torch.manual_seed(0)
+    plain = make_vae((6,), 2, hidden_dims=(4,)).eval()
+    shifted = Shifted(plain.encoder, plain.decoder, plain.likelihood).eval()
+    x = torch.rand(3, 6)
+    with torch.no_grad():
+        assert torch.equal(shifted.encode_mean(x), plain.encode_mean(x) + 1)
