@@ -153,18 +153,7 @@ class InferenceConvolution(nn.Module):
     def _per_image_matmul(self, x):
         layer = self.layer
         # PyTorch's own im2col kernels, which multiply image by image.
-        if self.transposed:
-            return torch._C._nn.slow_conv_transpose2d(
-                x.contiguous(),
-                layer.weight.contiguous(),
-                layer.kernel_size,
-                layer.bias,
-                layer.stride,
-                layer.padding,
-                layer.output_padding,
-                layer.dilation,
-            )
-        return torch._C._nn.thnn_conv2d(
+        arguments = (
             x.contiguous(),
             layer.weight.contiguous(),
             layer.kernel_size,
@@ -172,6 +161,11 @@ class InferenceConvolution(nn.Module):
             layer.stride,
             layer.padding,
         )
+        if self.transposed:
+            return torch._C._nn.slow_conv_transpose2d(
+                *arguments, layer.output_padding, layer.dilation
+            )
+        return torch._C._nn.thnn_conv2d(*arguments)
 
     def _onednn(self, x):
         layer = self.layer
