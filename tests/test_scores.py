@@ -695,3 +695,24 @@ def test_modules_with_other_kernels_keep_padded_passes(module):
     from skvae.scoring._copies import pass_granularity, scoring_copy
 
     assert pass_granularity(scoring_copy(module)) == 4
+
+
+def test_passes_with_gradients_stay_padded(fitted_conv_detector, digits):
+    """With gradients the convolutions run PyTorch's kernels: lone rows pad."""
+    from skvae.scoring._copies import pass_granularity, scoring_copy
+
+    images, _ = digits
+    copy = scoring_copy(fitted_conv_detector.net_.module_)
+    assert pass_granularity(copy) == 1
+
+    def input_gradient(module, x):
+        x = x.clone().requires_grad_(True)
+        module.elbo_terms(x, module(x))[0].sum().backward()
+        return x.grad.flatten(start_dim=1)
+
+    X = images[:9].reshape(9, -1).astype(np.float32)
+    kwargs = {"input_shape": (1, 8, 8), "gradients": True, "granularity": 1}
+    together = map_batches(input_gradient, copy, X, **kwargs)
+    for i in (0, 4, 8):
+        alone = map_batches(input_gradient, copy, X[i : i + 1], **kwargs)
+        np.testing.assert_array_equal(alone[0], together[i])

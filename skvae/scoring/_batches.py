@@ -133,7 +133,8 @@ def map_batches(
         any module (PyTorch convolves a lone image on other kernels than
         several). A scoring copy whose kernels keep them at any pass size
         runs with 1 (:func:`skvae.scoring._copies.pass_granularity`), so
-        that a lone row costs a pass of one.
+        that a lone row costs a pass of one. With ``gradients`` passes are
+        always padded.
 
     Returns
     -------
@@ -154,7 +155,9 @@ def map_batches(
     """
     if batch_size is None:
         batch_size = score_block_rows(input_shape, device)
-    if granularity is None:
+    if granularity is None or gradients:
+        # With gradients every layer runs PyTorch's own kernels, which pick
+        # another for a lone image.
         granularity = BLOCK_GRANULARITY
     batch_size = _round_up(batch_size, granularity)
     starts = range(0, len(X), batch_size)
