@@ -30,7 +30,8 @@ from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._mlp import MLPDecoder, MLPEncoder
 from ._vae import VAE
 
-_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
+# The layers it wraps (exact types: a subclass may convolve otherwise).
+CONVOLUTION_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
 
 # Modules whose own computation (their children aside) treats a row the
 # same in a pass of any size, one row included: elementwise layers,
@@ -103,7 +104,7 @@ class InferenceConvolution(nn.Module):
 
     def __init__(self, layer):
         super().__init__()
-        if type(layer) not in _TYPES:
+        if type(layer) not in CONVOLUTION_TYPES:
             raise TypeError(
                 f"InferenceConvolution wraps nn.Conv2d or nn.ConvTranspose2d, "
                 f"got {type(layer).__name__}."

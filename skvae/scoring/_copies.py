@@ -8,16 +8,17 @@ fitted module, which goes on training, pickling and exporting as it was.
 import weakref
 from copy import deepcopy
 
-from torch import nn
-
-from ..nn._inference import InferenceConvolution, keeps_row_bits_at_any_pass_size
+from ..nn._inference import (
+    CONVOLUTION_TYPES,
+    InferenceConvolution,
+    keeps_row_bits_at_any_pass_size,
+)
 from ._batches import BLOCK_GRANULARITY
 
 # A fitted module -> {kind: (its state's versions, the copy)}. Weak keys: the
 # copies go when the estimator does.
 _COPIES = weakref.WeakKeyDictionary()
 _GRANULARITIES = weakref.WeakKeyDictionary()
-_CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 def cached_copy(module, kind, make):
@@ -74,14 +75,14 @@ def pass_granularity(module):
 
 def _convolutions(module):
     """Return the plain convolutions of ``module``, wrapped or not."""
-    return [m for m in _submodules(module) if type(m) in _CONVOLUTIONS]
+    return [m for m in _submodules(module) if type(m) in CONVOLUTION_TYPES]
 
 
 def _with_inference_convolutions(module):
     twin = deepcopy(module)
     for parent in list(_submodules(twin)):
         for name, child in parent._modules.items():
-            if child is not None and type(child) in _CONVOLUTIONS:
+            if child is not None and type(child) in CONVOLUTION_TYPES:
                 parent._modules[name] = InferenceConvolution(child)
     return twin
 
