@@ -18,6 +18,9 @@ from ._batches import BLOCK_GRANULARITY
 # A fitted module -> {kind: (its state's versions, the copy)}. Weak keys: the
 # copies go when the estimator does.
 _COPIES = weakref.WeakKeyDictionary()
+# Per module, what its structure decides (found by one walk): its plain
+# convolutions, and the rows its scoring passes are padded to.
+_CONVOLUTIONS = weakref.WeakKeyDictionary()
 _GRANULARITIES = weakref.WeakKeyDictionary()
 
 
@@ -50,7 +53,10 @@ def scoring_copy(module):
     products"). A module without convolutions, or on another device, is
     returned as it is.
     """
-    layers = _convolutions(module)
+    layers = _CONVOLUTIONS.get(module)
+    if layers is None:
+        # A module's layers stay as built: the walk runs once per module.
+        layers = _CONVOLUTIONS[module] = _convolutions(module)
     if not layers or layers[0].weight.device.type != "cpu":
         return module
     return cached_copy(module, "inference", _with_inference_convolutions)
@@ -67,7 +73,6 @@ def pass_granularity(module):
     """
     granularity = _GRANULARITIES.get(module)
     if granularity is None:
-        # A module's layers stay as built: the walk runs once per module.
         row_wise = keeps_row_bits_at_any_pass_size(module)
         granularity = _GRANULARITIES[module] = 1 if row_wise else BLOCK_GRANULARITY
     return granularity
