@@ -22,6 +22,7 @@ from skvae.terms._base import name_terms
 from skvae.terms._builtin import auto_terms, build_score
 
 from .conftest import TINY_CONV
+from .test_export import assert_scores_agree
 
 # -- a term defined outside the package ----------------------------------------
 
@@ -96,7 +97,7 @@ def test_own_term_exports(toy_detector, digits_one_class, tmp_path):
     _, X_test, _ = digits_one_class
     with torch.no_grad():
         exported = scorer_module(toy_detector)(torch.as_tensor(X_test)).numpy()
-    np.testing.assert_allclose(exported, toy_detector.score_samples(X_test), rtol=1e-5)
+    assert_scores_agree(exported, toy_detector.score_samples(X_test))
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     import onnxruntime
@@ -107,8 +108,7 @@ def test_own_term_exports(toy_detector, digits_one_class, tmp_path):
     session = onnxruntime.InferenceSession(str(path))
     images = X_test.reshape(-1, 8, 8).astype(np.float32)
     scores = session.run(None, {"x": images})[0]
-    expected = toy_detector.score_samples(X_test)
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    assert_scores_agree(scores, toy_detector.score_samples(X_test))
 
 
 def test_own_term_alone_and_its_params_in_grid_search(digits_one_class):
