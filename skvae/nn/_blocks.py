@@ -118,7 +118,8 @@ def run_conv_block(block, x):
     kernel rounds an image differently by its place in the pass, so a
     score would depend on the other images scored with it. Anything else
     (training, gradients, other dtypes, blocks or devices, a PyTorch
-    without the kernel) runs ``block(x)``.
+    without the kernel, a dispatch mode such as torch's FLOP counter) runs
+    ``block(x)``.
     """
     fused = _fused_form(block, x)
     if fused is None:
@@ -151,6 +152,7 @@ def _fused_form(block, x):
         and x.dtype == torch.float32
         and _fused_kernel_available()
         and not _needs_gradients(block[0], x)
+        and not under_dispatch_mode()
     ):
         return None
     activation = block[1]
@@ -166,6 +168,18 @@ def _needs_gradients(conv, x):
     return torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in conv.parameters())
     )
+
+
+def under_dispatch_mode():
+    """Whether a dispatch mode (torch's FLOP counter, fake tensors) is active.
+
+    Such modes know the standard layers' operators, not the fused oneDNN or
+    im2col kernels scoring runs on (torch's FLOP counter fails on the
+    im2col ones and does not count the fused ones): under one, layers run
+    their standard forward.
+    """
+    stack_depth = getattr(torch._C, "_len_torch_dispatch_stack", None)
+    return stack_depth is not None and stack_depth() > 0
 
 
 @functools.cache

@@ -24,7 +24,7 @@ import functools
 import torch
 from torch import nn
 
-from ._blocks import Dense
+from ._blocks import Dense, under_dispatch_mode
 from ._conv import ConvDecoder, ConvEncoder
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._mlp import MLPDecoder, MLPEncoder
@@ -145,7 +145,7 @@ class InferenceConvolution(nn.Module):
             and x.device.type == "cpu"
             and x.dtype == torch.float32
             and not (torch.is_grad_enabled() and (x.requires_grad or self._trainable()))
-            and not _under_dispatch_mode()
+            and not under_dispatch_mode()
         )
 
     def _trainable(self):
@@ -215,12 +215,6 @@ def _kernel(layer):
     return "onednn"
 
 
-def _under_dispatch_mode():
-    # Modes that intercept operators (FLOP counting, fake tensors) know the
-    # standard convolutions; torch's FLOP counter fails on the im2col ones.
-    return torch._C._len_torch_dispatch_stack() > 0
-
-
 @functools.cache
 def _kernels_available():
     mkldnn = torch.ops.mkldnn
@@ -230,5 +224,4 @@ def _kernels_available():
         and hasattr(mkldnn, "_convolution_transpose_pointwise")
         and hasattr(torch._C._nn, "thnn_conv2d")
         and hasattr(torch._C._nn, "slow_conv_transpose2d")
-        and hasattr(torch._C, "_len_torch_dispatch_stack")
     )

@@ -265,6 +265,19 @@ def test_conv_block_runs_unfused_where_it_needs_gradients_or_normalisation():
         assert torch.equal(run_conv_block(normalised, x), normalised(x))
 
 
+def test_conv_block_runs_unfused_under_a_flop_counter():
+    """torch's FLOP counter counts the standard convolution, not the fused one."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skvae.nn._blocks import conv_block, run_conv_block
+
+    block = conv_block(3, 4, 3).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = run_conv_block(block, x)
+    assert counter.get_total_flops() == 2 * 2 * 4 * 3 * 9 * out.shape[2] * out.shape[3]
+
+
 INFERENCE_KERNELS = pytest.mark.skipif(
     not __import__("skvae.nn._inference", fromlist=["_"])._kernels_available(),
     reason="this PyTorch lacks the kernels InferenceConvolution chooses from",
