@@ -1,5 +1,10 @@
 """The paths past one machine, on loopback: Dask and data-parallel training."""
 
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+
 import joblib
 import numpy as np
 import pytest
@@ -156,6 +161,38 @@ def test_fit_data_parallel_rejects_bad_process_counts(n_processes):
         fit_data_parallel(
             VAEOutlierDetector(), np.zeros((4, 8, 8)), n_processes=n_processes
         )
+
+
+def test_fit_data_parallel_refuses_to_run_in_a_starting_worker(monkeypatch):
+    monkeypatch.setattr(
+        multiprocessing.current_process(), "_inheriting", True, raising=False
+    )
+    with pytest.raises(RuntimeError, match="if __name__ == .__main__.:"):
+        fit_data_parallel(VAEOutlierDetector(), np.zeros((4, 8, 8)))
+
+
+def test_a_script_without_a_main_guard_fails_instead_of_hanging(tmp_path):
+    # Each worker imports the script and calls fit_data_parallel again. The
+    # data (100 KB, more than a pipe holds) once went through the launch
+    # pipe, whose write then blocked for good when a worker died first.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from sklearn.datasets import load_digits
+            from skvae import VAEOutlierDetector
+            from skvae.distributed import fit_data_parallel
+
+            X = load_digits().images[:200] / 16.0
+            fit_data_parallel(VAEOutlierDetector(max_epochs=1), X, n_processes=2)
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0
+    assert 'if __name__ == "__main__":' in result.stderr
 
 
 def test_data_parallel_divergence_raises_like_one_process(digits_one_class):

@@ -1,9 +1,13 @@
 """Data-parallel training on several local processes with torch's launcher."""
 
+import multiprocessing
 import os
+import tempfile
 import uuid
 import warnings
+from pathlib import Path
 
+import joblib
 import torch
 from torch import distributed as dist
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -32,8 +36,9 @@ def fit_data_parallel(
         int to make the run reproducible; the processes agree on one seed
         either way. With ``device="cuda"``, process ``i`` uses GPU ``i``.
     X : array-like
-        Training data, as for ``estimator.fit``. Every process receives a
-        copy and reads its own shard of each epoch.
+        Training data, as for ``estimator.fit``. It is written once to a
+        temporary file that every process memory-maps (NumPy arrays are
+        shared, not copied); each reads its own shard of each epoch.
     y : array-like, default=None
         Targets, as for ``estimator.fit``.
     n_processes : int, default=2
@@ -64,6 +69,7 @@ def fit_data_parallel(
     """
     if not isinstance(n_processes, int) or n_processes < 1:
         raise ValueError(f"n_processes must be a positive int, got {n_processes!r}.")
+    _check_not_starting_a_worker()
     cuda = torch.device(estimator.device).type == "cuda"
     if backend is None:
         backend = "nccl" if cuda else "gloo"
@@ -82,9 +88,15 @@ def fit_data_parallel(
         max_restarts=0,
         start_method="spawn",
     )
-    outputs = elastic_launch(config, _fit_worker)(
-        estimator, X, y, backend, threads_per_process
-    )
+    with tempfile.TemporaryDirectory(prefix="skvae-fit-") as folder:
+        # The workers memory-map one copy of the data instead of each
+        # unpickling its own from the launch pipe, which would also block
+        # the launch for good if a worker died before reading it.
+        data_file = Path(folder) / "fit_data.joblib"
+        joblib.dump((X, y), data_file)
+        outputs = elastic_launch(config, _fit_worker)(
+            estimator, data_file, backend, threads_per_process
+        )
     fitted, error, caught = outputs[0]
     # The worker's warnings and errors surface here as if fit ran locally.
     for message in caught:
@@ -96,7 +108,25 @@ def fit_data_parallel(
     return fitted
 
 
-def _fit_worker(estimator, X, y, backend, threads_per_process):
+def _check_not_starting_a_worker():
+    """Refuse to run while a spawned worker imports the caller's script.
+
+    Each worker starts by importing the ``__main__`` module; a script that
+    calls :func:`fit_data_parallel` at its top level would start a launcher
+    inside every worker, and the launch would wait for workers that never
+    join. ``_inheriting`` is the flag the standard library's own check reads
+    (``multiprocessing.spawn``).
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "fit_data_parallel was called while one of its worker processes "
+            "was importing your script: each worker starts by importing the "
+            '__main__ module. Call it under `if __name__ == "__main__":` '
+            "in a script."
+        )
+
+
+def _fit_worker(estimator, data_file, backend, threads_per_process):
     """One process of :func:`fit_data_parallel`: join the group and fit.
 
     Returns ``(estimator, error, warnings)`` from process 0 (the others
@@ -104,6 +134,7 @@ def _fit_worker(estimator, X, y, backend, threads_per_process):
     only as the launcher's generic ``ChildFailedError``.
     """
     torch.set_num_threads(threads_per_process)
+    X, y = joblib.load(data_file, mmap_mode="r")
     local_rank = int(os.environ["LOCAL_RANK"])
     if torch.device(estimator.device).type == "cuda":
         estimator.set_params(device=f"cuda:{local_rank}")
