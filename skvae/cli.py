@@ -256,9 +256,18 @@ def _read(folder, reading, args, cache=None):
             verbose=not args.quiet,
         )
     except ValueError as error:
-        # Name the command line's option, not the Python argument.
-        message = str(error).replace('pass on_error="warn"', "pass --skip-damaged")
+        message = str(error)
+        for argument, option in _OPTIONS_FOR_ARGUMENTS.items():
+            message = message.replace(argument, option)
         raise ValueError(message) from error
+
+
+# The loader's advice names its Python arguments; the command line names its
+# options instead.
+_OPTIONS_FOR_ARGUMENTS = {
+    'pass on_error="warn"': "pass --skip-damaged",
+    "Pass size=(height, width)": "Pass --size HEIGHT WIDTH",
+}
 
 
 def _check_shape(images, detector, args):

@@ -108,6 +108,20 @@ def test_missing_and_empty_folders_fail_clearly(tmp_path, model, capsys):
     assert not (tmp_path / "m.skvae").exists()
 
 
+def test_images_of_several_sizes_point_to_the_size_option(
+    tmp_path, digit_pixels, capsys
+):
+    pixels, _ = digit_pixels
+    train = _write_images(tmp_path / "train", pixels[:3])
+    Image.fromarray(np.zeros((12, 8), np.uint8)).save(train / "tall.png")
+    path = tmp_path / "m.skvae"
+    _fails_with(["fit", str(train), "-o", str(path)], capsys, "is 12x8")
+    _fails_with(
+        ["fit", str(train), "-o", str(path)], capsys, "Pass --size HEIGHT WIDTH"
+    )
+    assert not path.exists()
+
+
 def test_damaged_or_missing_model_fails_clearly(tmp_path, model, digit_pixels, capsys):
     pixels, _ = digit_pixels
     new = _write_images(tmp_path / "new", pixels[:2])
