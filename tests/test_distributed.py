@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skvae import VAEClassifier, VAEOutlierDetector, VAETransformer
 from skvae.distributed import fit_data_parallel, map_blocks
+from skvae.distributed._data_parallel import _read_shared_data, _write_shared_data
 
 from .conftest import TINY_CONV
 
@@ -117,10 +118,15 @@ def test_grid_search_on_joblib_dask_backend_matches_serial(dask_client, digits):
 
 
 @pytest.fixture(scope="module")
-def two_process_fit(digits_one_class):
+def two_process_fit(digits_one_class, tmp_path_factory):
     X_train, _, _ = digits_one_class
+    # From a memmap: the workers map its file themselves (the other
+    # data-parallel fits pass arrays, which go through a written copy).
+    path = tmp_path_factory.mktemp("memmap") / "train.npy"
+    np.save(path, X_train)
     detector = VAEOutlierDetector(**TINY_CONV, random_state=0)
-    return detector, fit_data_parallel(detector, X_train, n_processes=2)
+    fitted = fit_data_parallel(detector, np.load(path, mmap_mode="r"), n_processes=2)
+    return detector, fitted
 
 
 def test_data_parallel_fit_matches_single_process_quality(
@@ -153,6 +159,58 @@ def test_data_parallel_fit_splits_each_global_batch(two_process_fit, digits_one_
     # The model trains on; its module is the plain VAE, not the DDP wrapper.
     assert type(parallel.net_.module_).__name__ != "DistributedDataParallel"
     assert parallel.predict(X_train).shape == (len(X_train),)
+
+
+def _saved_images(tmp_path, mode="r"):
+    images = np.arange(200 * 8 * 8, dtype=np.float32).reshape(200, 8, 8)
+    np.save(tmp_path / "images.npy", images)
+    return images, np.load(tmp_path / "images.npy", mmap_mode=mode)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda X: X,
+        lambda X: X[37:150],
+        lambda X: np.asarray(X[5:60]),
+        lambda X: X[10:20].T,  # Fortran-ordered
+        lambda X: X[3].reshape(-1),
+    ],
+    ids=["whole", "rows", "asarray", "transposed", "reshaped"],
+)
+def test_a_memmap_reaches_the_workers_from_its_own_file(tmp_path, view):
+    images, mapped = _saved_images(tmp_path)
+    X, y = view(mapped), np.arange(3)
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    data_file = _write_shared_data(X, y, folder)
+    assert data_file.stat().st_size < 2000  # where the rows lie, not the rows
+    X_read, y_read = _read_shared_data(data_file)
+    assert isinstance(X_read, np.memmap) and X_read.filename == mapped.filename
+    np.testing.assert_array_equal(X_read, view(images))
+    np.testing.assert_array_equal(y_read, y)
+
+
+@pytest.mark.parametrize(
+    "make_X",
+    [
+        lambda tmp_path: _saved_images(tmp_path)[1][::2],  # strided view
+        lambda tmp_path: _saved_images(tmp_path, mode="c")[1],  # copy-on-write
+        lambda tmp_path: _saved_images(tmp_path)[0],  # in memory
+    ],
+    ids=["strided", "copy-on-write", "in-memory"],
+)
+def test_other_data_reaches_the_workers_as_one_written_copy(tmp_path, make_X):
+    X = make_X(tmp_path)
+    if isinstance(X, np.memmap) and X.mode == "c":
+        X[0, 0, 0] = -1.0  # in this process's pages only, not in the file
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    data_file = _write_shared_data(X, None, folder)
+    assert data_file.stat().st_size >= X.nbytes
+    X_read, y_read = _read_shared_data(data_file)
+    np.testing.assert_array_equal(X_read, X)
+    assert y_read is None
 
 
 @pytest.mark.parametrize("n_processes", [0, 1.5, "2"])
