@@ -180,6 +180,9 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         - ``"transformation"``: the mean log-probability the transformation
           classifier gives the right transformation of each transformed copy
           of the sample (image input only).
+        - ``"orientation"``: the same for the right transformation or its
+          mirror image, which says which way up the sample is but not
+          whether it is mirrored (image input only).
         - ``"transformation_knn"``: minus the mean distance of the sample's
           transformation-classifier features (averaged over its transformed
           copies) to those of its ``n_neighbors`` nearest training images
@@ -335,6 +338,13 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
       transformations ``t`` of the transformation classifier (Golan &
       El-Yaniv 2018): a classifier trained to tell which rotation or flip a
       training image went through is less sure of it on an unusual image.
+    - ``"orientation"``: ``(1/T) sum_t log(p(t | t(x)) + p(m(t) | t(x)))``,
+      ``m(t)`` the transformation ``t`` with its flip toggled: the
+      probability of the right turn, mirrored or not. The mirror image of a
+      symmetric object looks like the object, so on such normal data the
+      classifier cannot tell ``t`` from ``m(t)``, and the transformation's
+      own probability tops out near a half while rewarding an asymmetric
+      anomaly that the classifier happens to place.
     - ``"transformation_knn"``: the ``"latent_knn"`` computation on the
       classifier's pooled features averaged over the sample's transformed
       copies.

@@ -28,8 +28,9 @@ from skvae.terms._builtin import AUTO_IMAGE_TERMS, SCORE_NAMES
 from .conftest import TINY_CONV, TINY_MLP
 
 MONTE_CARLO = ["iwae", "reconstruction_probability"]
-# The transformation scores need images; tests/test_transformations.py has them.
-FLAT_SCORE_TYPES = [s for s in SCORE_NAMES if not s.startswith("transformation")]
+# The classifier's scores need images; tests/test_transformations.py has them.
+CLASSIFIER_SCORES = ("transformation", "orientation", "transformation_knn")
+FLAT_SCORE_TYPES = [s for s in SCORE_NAMES if s not in CLASSIFIER_SCORES]
 
 
 # -- the scoring functions on an untrained module ---------------------------

@@ -81,13 +81,42 @@ def test_classifier_outputs_and_mean_log_probability(n_scored, n_copies):
     mean_features = torch.stack(
         [module.embed(transform_images(x, t, 8)) for t in range(n_copies)]
     ).mean(0)
-    log_prob, features = module.score_copies(x)
+    # Transformation t and t + 4 (mod 8) are the same quarter turn, mirrored
+    # or not: the orientation counts both.
+    expected_orientation = torch.stack(
+        [
+            torch.log_softmax(module(transform_images(x, t, 8)), 1)[:, [t, (t + 4) % 8]]
+            .exp()
+            .sum(1)
+            .log()
+            for t in range(n_copies)
+        ]
+    ).mean(0)
+    log_prob, orientation, features = module.score_copies(x)
     torch.testing.assert_close(log_prob, expected)
+    torch.testing.assert_close(orientation, expected_orientation)
     torch.testing.assert_close(features, mean_features)
+    assert (orientation >= log_prob).all() and (orientation <= 0).all()
     if n_copies in (4, 8):
         # The averaged features do not depend on which quarter turn x came in.
         torch.testing.assert_close(
-            module.score_copies(transform_images(x, 3, 8))[1], features
+            module.score_copies(transform_images(x, 3, 8)).features, features
+        )
+
+
+@pytest.mark.parametrize(("image_shape", "pairs"), [((1, 8, 8), 4), ((1, 6, 8), 2)])
+def test_orientation_pairs_each_transformation_with_its_mirror_image(
+    image_shape, pairs
+):
+    torch.manual_seed(0)
+    module = TransformationClassifier(image_shape, channels=(4, 8)).eval()
+    x = torch.rand(2, *image_shape)
+    n = module.n_transformations
+    for t in range(n):
+        # Transformation t + n/2 is transformation t mirrored.
+        mirror = (t + pairs) % n
+        torch.testing.assert_close(
+            transform_images(x, mirror, n), transform_images(x, t, n).flip(-1)
         )
 
 

@@ -8,6 +8,7 @@ features lie away from those of the training images.
 """
 
 from copy import deepcopy
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -196,17 +197,30 @@ class TransformationClassifier(nn.Module):
         ways and classified; the result averages the log-probability given
         to the transformation applied.
         """
-        return self.score_copies(x)[0]
+        return self.score_copies(x).transformation
 
     def score_copies(self, x):
-        """Classify the scored transformed copies of ``x``; two summaries per image.
+        """Classify the scored transformed copies of ``x``; three summaries per image.
 
-        Returns the mean log-probability of the right transformation over
-        the first :attr:`n_copies` copies (see
-        :meth:`right_transformation_log_prob`) and the mean of their pooled
-        features, shape ``(N, channels[-1])``: a description of the image
-        that does not depend on which of those transformations (with 4 of
-        a square image's 8, which quarter turn) it arrived in.
+        Each is a mean over the first :attr:`n_copies` transformed copies:
+        of the log-probability given to the transformation applied (see
+        :meth:`right_transformation_log_prob`), of the log-probability
+        given to its orientation, the transformation or its mirror image
+        (the same turn with the flip toggled), and of the pooled features,
+        shape ``(N, channels[-1])``: a description of the image that does
+        not depend on which of those transformations (with 4 of a square
+        image's 8, which quarter turn) it arrived in.
+
+        The orientation leaves out what the transformation's probability
+        also says, whether the image is mirrored: of a mirror-symmetric
+        class (most clothes) that cannot be told, so the probability of the
+        right transformation tops out at about a half on normal images and
+        rewards an asymmetric anomaly the classifier happens to place.
+
+        Returns
+        -------
+        scores : tuple of torch.Tensor
+            A named tuple ``(transformation, orientation, features)``.
         """
         n, n_copies = self.n_transformations, self.n_copies
         # One pass over all copies: scoring runs in small blocks of images,
@@ -219,7 +233,26 @@ class TransformationClassifier(nn.Module):
         embedded = embedded.view(n_copies, -1, embedded.shape[-1])
         log_probs = F.log_softmax(logits, dim=2)
         right = torch.arange(n_copies, device=x.device)
-        return _mean_of_copies(log_probs[right, :, right]), _mean_of_copies(embedded)
+        # Transformations n/2 apart are the same turn, mirrored or not.
+        mirrored = (right + n // 2) % n
+        right_log_probs = log_probs[right, :, right]
+        orientation = torch.logaddexp(right_log_probs, log_probs[right, :, mirrored])
+        return CopyScores(
+            _mean_of_copies(right_log_probs),
+            _mean_of_copies(orientation),
+            _mean_of_copies(embedded),
+        )
+
+
+class CopyScores(NamedTuple):
+    """What :meth:`TransformationClassifier.score_copies` returns per image."""
+
+    transformation: torch.Tensor
+    """Mean log-probability of the right transformation, shape ``(N,)``."""
+    orientation: torch.Tensor
+    """Mean log-probability of the right transformation or its mirror image."""
+    features: torch.Tensor
+    """Mean pooled features, shape ``(N, channels[-1])``."""
 
 
 class _ScoringFeatures(nn.Module):

@@ -29,7 +29,7 @@ VAE_OUTPUTS = ("elbo", "reconstruction", "latent_means")
 # encoder alone.
 DECODED_OUTPUTS = ("elbo", "reconstruction")
 MONTE_CARLO_OUTPUTS = ("iwae", "reconstruction_probability")
-TRANSFORMATION_OUTPUTS = ("transformation", "transformation_features")
+TRANSFORMATION_OUTPUTS = ("transformation", "orientation", "transformation_features")
 # The input rows themselves, flattened, for terms that compare inputs; given
 # only when asked for, since they are as large as the input.
 INPUT_OUTPUTS = ("inputs",)
@@ -642,7 +642,9 @@ def transformation_outputs(module, X, **kwargs):
     outputs : dict of ndarray
         ``"transformation"``: the mean log-probability the classifier gives
         the right transformation over every transformed copy of the sample
-        (higher = more typical); ``"transformation_features"``: the mean of
+        (higher = more typical); ``"orientation"``: the same for the right
+        transformation or its mirror image (which way up, whether mirrored
+        or not); ``"transformation_features"``: the mean of
         the pooled features of the transformed copies, shape
         ``(n_samples, width)``.
 
@@ -655,15 +657,19 @@ def transformation_outputs(module, X, **kwargs):
     >>> X = np.random.RandomState(0).uniform(size=(3, 64)).astype(np.float32)
     >>> out = transformation_outputs(classifier, X, input_shape=(1, 8, 8))
     >>> sorted(out), out["transformation"].shape
-    (['transformation', 'transformation_features'], (3,))
+    (['orientation', 'transformation', 'transformation_features'], (3,))
     """
     kwargs = _copies_pass(module, kwargs)
     return map_batches(_transformation_batch_outputs, module, X, **kwargs)
 
 
 def _transformation_batch_outputs(module, x):
-    log_prob, features = module.score_copies(x)
-    return {"transformation": log_prob, "transformation_features": features}
+    scores = module.score_copies(x)
+    return {
+        "transformation": scores.transformation,
+        "orientation": scores.orientation,
+        "transformation_features": scores.features,
+    }
 
 
 def bits_per_dim(log_likelihood, n_dims, *, discretization=None):

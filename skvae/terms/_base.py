@@ -18,7 +18,8 @@ class ScoreTerm(BaseEstimator, metaclass=ABCMeta):
     :func:`skvae.scoring.per_sample_outputs` names them: ``"elbo"``,
     ``"reconstruction"``, ``"latent_means"`` (the VAE's pass),
     ``"iwae"``, ``"reconstruction_probability"`` (``n_samples`` posterior
-    draws) and ``"transformation"``, ``"transformation_features"`` (the
+    draws) and ``"transformation"``, ``"orientation"``,
+    ``"transformation_features"`` (the
     transformation classifier, trained only when a term needs them).
 
     A subclass says four things:

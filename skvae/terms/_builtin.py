@@ -17,7 +17,7 @@ from ._base import ScoreTerm, StandardizedSum, name_terms
 
 # Outputs that are scores already (higher = more normal), and their units.
 NATS_OUTPUTS = ("elbo", "reconstruction", *MONTE_CARLO_OUTPUTS)
-SCORE_OUTPUTS = (*NATS_OUTPUTS, "transformation")
+SCORE_OUTPUTS = (*NATS_OUTPUTS, "transformation", "orientation")
 KNOWN_OUTPUTS = (
     *VAE_OUTPUTS,
     *MONTE_CARLO_OUTPUTS,
@@ -67,7 +67,7 @@ class OutputScore(ScoreTerm):
     Parameters
     ----------
     output : {"elbo", "reconstruction", "iwae", "reconstruction_probability", \
-            "transformation"}, default="elbo"
+            "transformation", "orientation"}, default="elbo"
         The output to return (see :class:`ScoreTerm` for what each is).
 
     Examples
@@ -389,6 +389,7 @@ TERM_NAMES = (
     "latent_mahalanobis",
     "latent_knn",
     "transformation",
+    "orientation",
     "transformation_knn",
     "input_knn",
 )
