@@ -158,7 +158,7 @@ class VAEOutlierDetector(OutlierMixin, _BaseVAE):
         The names:
 
         - ``"auto"``: on image input the sum of ``("latent_knn",
-          "transformation", "transformation_knn")``, with ``"elbo"`` added
+          "orientation", "transformation_knn")``, with ``"elbo"`` added
           on images under 14 pixels of shorter side (of ``("elbo",
           "latent_knn")`` with ``transformations=None``); on flat rows of
           ``("elbo", "input_knn")``.

@@ -220,17 +220,17 @@ def test_score_types_build_one_term_or_a_sum(score_type, names):
     [
         ((30,), "auto", ("elbo", "input_knn")),
         ((64,), None, ("elbo", "input_knn")),
-        ((1, 28, 28), "auto", ("latent_knn", "transformation", "transformation_knn")),
-        ((3, 14, 40), "auto", ("latent_knn", "transformation", "transformation_knn")),
+        ((1, 28, 28), "auto", ("latent_knn", "orientation", "transformation_knn")),
+        ((3, 14, 40), "auto", ("latent_knn", "orientation", "transformation_knn")),
         (
             (1, 8, 8),
             "auto",
-            ("latent_knn", "transformation", "transformation_knn", "elbo"),
+            ("latent_knn", "orientation", "transformation_knn", "elbo"),
         ),
         (
             (1, 13, 28),
             "auto",
-            ("latent_knn", "transformation", "transformation_knn", "elbo"),
+            ("latent_knn", "orientation", "transformation_knn", "elbo"),
         ),
         ((1, 28, 28), None, ("elbo", "latent_knn")),
         ((1, 8, 8), None, ("elbo", "latent_knn")),

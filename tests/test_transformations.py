@@ -273,7 +273,7 @@ def test_image_detector_sums_its_parts(fitted_conv_detector, digits_one_class):
     X_train, X_test, _ = digits_one_class
     parts = det.score_parts(X_test)
     # 8x8 images are small: "auto" adds the ELBO to the three image parts.
-    assert list(parts) == ["latent_knn", "transformation", "transformation_knn", "elbo"]
+    assert list(parts) == ["latent_knn", "orientation", "transformation_knn", "elbo"]
     np.testing.assert_allclose(sum(parts.values()), det.score_samples(X_test))
     # Each part is standardised by its scores on the rows the networks trained on.
     term = det.score_term_
@@ -288,7 +288,7 @@ def test_image_detector_sums_its_parts(fitted_conv_detector, digits_one_class):
 
 
 @pytest.mark.parametrize(
-    "part", ["latent_knn", "transformation", "transformation_knn", None]
+    "part", ["latent_knn", "orientation", "transformation_knn", None]
 )
 def test_new_scores_rank_other_digits_below_zeros(
     part, fitted_conv_detector, digits_one_class
@@ -300,7 +300,7 @@ def test_new_scores_rank_other_digits_below_zeros(
         scores = fitted_conv_detector.score_parts(X_test)[part]
     assert np.all(np.isfinite(scores))
     # The tiny classifier (TINY_CONV's widths) is the weakest part alone.
-    floor = 0.75 if part == "transformation" else 0.8
+    floor = 0.75 if part == "orientation" else 0.8
     assert roc_auc_score(is_inlier, scores) > floor
 
 

@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "table_score_parts": "which score suits rows of features, ranked against baselines",
     "knn_cap": "what a cap on the nearest-neighbour index costs in ROC-AUC",
     "scored_copies": "scoring fewer transformed copies: the quality it costs",
+    "orientation": "the image default's classifier part: orientation or transformation",
     "detector_settings": "a detector setting on the benchmark's splits, and its cost",
     "bpd_ood": "bits per dimension of Fashion-MNIST against outliers, by latent size",
     "bpd_dai_wipf": "Dai & Wipf (2019) table 1 with the paper's network",

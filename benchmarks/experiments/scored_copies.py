@@ -48,7 +48,8 @@ SUBSETS = {
     "id": (0,),
 }
 PASS_ROWS = 512
-# The default image score's parts (score_type="auto").
+# The default image score's parts (score_type="auto") when this ran; the
+# candidates score copies by the right transformation's log-probability.
 DEFAULT_PARTS = ("latent_knn", "transformation", "transformation_knn")
 
 

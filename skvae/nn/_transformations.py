@@ -236,7 +236,7 @@ class TransformationClassifier(nn.Module):
         # Transformations n/2 apart are the same turn, mirrored or not.
         mirrored = (right + n // 2) % n
         right_log_probs = log_probs[right, :, right]
-        orientation = torch.logaddexp(right_log_probs, log_probs[right, :, mirrored])
+        orientation = _log_add_exp(right_log_probs, log_probs[right, :, mirrored])
         return CopyScores(
             _mean_of_copies(right_log_probs),
             _mean_of_copies(orientation),
@@ -271,6 +271,21 @@ class _ScoringFeatures(nn.Module):
         for block in self.stack:
             x = run_conv_block(block, x)
         return x.float()
+
+
+def _log_add_exp(a, b):
+    """``log(exp(a) + exp(b))`` elementwise, each element's bits its own.
+
+    ``torch.logaddexp`` runs its vectorised kernel over whole vectors of
+    elements and its scalar one over the rest, which round differently, so
+    an element's result would depend on how many were computed with it.
+    ``log_softmax`` over a last dimension of two works row by row: of
+    ``(larger, smaller)``, its first entry is ``larger - log(exp(a) +
+    exp(b))``, between ``-log 2`` and 0.
+    """
+    larger, smaller = torch.maximum(a, b), torch.minimum(a, b)
+    pairs = torch.stack([larger, smaller], dim=-1)
+    return larger - F.log_softmax(pairs, dim=-1)[..., 0]
 
 
 def _mean_of_copies(values):
