@@ -39,7 +39,7 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["metadata"]["dataset"] == "digits"
     methods = {r["method"] for r in results["records"]}
-    expected = {"IsolationForest", "skvae[auto]", "skvae[transformation]"}
+    expected = {"IsolationForest", "skvae[auto]", "skvae[orientation]"}
     assert (
         expected | {"skvae-scores[iwae]", "skvae-scores[elbo_mahalanobis]"} <= methods
     )

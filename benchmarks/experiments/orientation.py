@@ -35,6 +35,12 @@ NEW, OLD = "orientation", "transformation"
 def add_summary_arguments(parser):
     parser.add_argument("--name", default="orientation", help="OUT/NAME.jsonl")
     parser.add_argument("--names", nargs="+", default=None, help="summarize these")
+    parser.add_argument(
+        "--per-split",
+        action="store_true",
+        help="one row per split, a column per run (runs of the same splits, "
+        "e.g. seeds), with their mean and spread",
+    )
 
 
 def add_arguments(parser):
@@ -84,6 +90,9 @@ def run(args):
 
 def summarize(args):
     names = args.names or [args.name]
+    if args.per_split:
+        _summarize_per_split(args.out, names)
+        return
     print(
         f"| run | splits | {NEW} ROC-AUC / AP | {OLD} ROC-AUC / AP | change "
         "| splits ahead |"
@@ -103,3 +112,29 @@ def summarize(args):
             f"{old:.2f} / {old_ap:.2f} | {new - old:+.2f} / {new_ap - old_ap:+.2f} "
             f"| {ahead} of {len(records)} |"
         )
+
+
+def _summarize_per_split(out, names):
+    """ROC-AUC of each split (rows) in each run (columns), mean and spread."""
+    runs = [
+        {record["split"]: record for record in read_jsonl(Path(out) / f"{name}.jsonl")}
+        for name in names
+    ]
+    splits = sorted(set.intersection(*(set(run) for run in runs)))
+    print(f"| split | {' | '.join(names)} | mean | spread | {OLD}: mean | change |")
+    print("|---" * (len(names) + 5) + "|")
+    for split in splits:
+        new = [run[split][NEW] for run in runs]
+        old = np.mean([run[split][OLD] for run in runs])
+        cells = " | ".join(f"{v:.2f}" for v in new)
+        print(
+            f"| {split} | {cells} | {np.mean(new):.2f} | {np.ptp(new):.2f} | "
+            f"{old:.2f} | {np.mean(new) - old:+.2f} |"
+        )
+    means = [np.mean([run[split][NEW] for split in splits]) for run in runs]
+    old = np.mean([run[split][OLD] for run in runs for split in splits])
+    cells = " | ".join(f"{v:.2f}" for v in means)
+    print(
+        f"| mean | {cells} | {np.mean(means):.2f} | | {old:.2f} | "
+        f"{np.mean(means) - old:+.2f} |"
+    )
