@@ -135,3 +135,17 @@ def pytest_configure(config):
     # The test models are tiny: one thread per process is fastest, and with
     # pytest-xdist's workers on a small machine, more threads only contend.
     torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave the docs checks to the docs command unless ``-m`` names them.
+
+    A ``-m 'not docs'`` in ``addopts`` would be replaced by any ``-m`` on the
+    command line, so a quick ``-m "not slow"`` loop would run them too.
+    """
+    if "docs" in config.getoption("markexpr"):
+        return
+    docs_checks = [item for item in items if item.get_closest_marker("docs")]
+    if docs_checks:
+        config.hook.pytest_deselected(items=docs_checks)
+        items[:] = [item for item in items if not item.get_closest_marker("docs")]

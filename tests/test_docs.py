@@ -10,6 +10,8 @@ short and specific.
 import contextlib
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -65,3 +67,16 @@ def test_fence_finds_skip_markers():
     text = "<!-- not run: needs GPUs -->\n```python\nx = 1\n```\n```python\ny\n```\n"
     blocks = [(m["code"], m["reason"]) for m in FENCE.finditer(text)]
     assert blocks == [("x = 1\n", "needs GPUs"), ("y\n", None)]
+
+
+@pytest.mark.multiprocess
+def test_a_quick_loop_leaves_the_docs_checks_out():
+    # A -m on the command line replaces the one in addopts; the conftest's
+    # hook still keeps the docs checks for a -m that names them.
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q"]
+    command += ["-p", "no:cacheprovider", "-m", "not slow", str(Path(__file__))]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert "deselected" in result.stdout, result.stdout
+    assert "test_code_blocks_run" not in result.stdout, result.stdout
