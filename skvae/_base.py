@@ -64,7 +64,11 @@ _DOCS = {
     architecture : {"auto", "conv", "mlp", "grad2vae"}, default="auto"
         Network type. ``"auto"`` uses convolutions for image input (an image
         array, ``image_shape``, or a square number of features with a side of
-        8 or more) and dense layers otherwise. ``"grad2vae"`` builds the
+        8 or more whose grid neighbours correlate as pixels do, so that 64
+        flat digit pixels are 8x8 images and 256 or 1,024 embedding features
+        stay a table; below 8 rows every square number is an image) and
+        dense layers otherwise; ``input_shape_`` shows which. ``"conv"``
+        reads any square number of features as an image. ``"grad2vae"`` builds the
         Grad2VAE of Abukmeil et al. (2022), :class:`skvae.nn.Grad2VAE`: one
         full-size and one stride-2 convolution (``hidden_dims`` of two
         channel counts), and an attention from the curvature of the latent
@@ -334,7 +338,9 @@ class _BaseVAE(BaseEstimator):
             X = X / np.float32(255)
         if reset:
             self.sample_shape_ = tuple(sample_shape) or (X.shape[1],)
-            self.input_shape_ = self._resolve_input_shape(array_image_shape, X.shape[1])
+            self.input_shape_ = self._resolve_input_shape(
+                array_image_shape, X.shape[1], rows=X
+            )
         elif (
             array_image_shape is not None
             and len(self.input_shape_) == 3
@@ -348,10 +354,10 @@ class _BaseVAE(BaseEstimator):
             check_unit_interval(X, self.likelihood)
         return (X, y) if with_y else X
 
-    def _resolve_input_shape(self, array_image_shape, n_features):
+    def _resolve_input_shape(self, array_image_shape, n_features, rows=None):
         """Shape of one sample as the module sees it; subclasses may override."""
         return resolve_input_shape(
-            self.architecture, self.image_shape, array_image_shape, n_features
+            self.architecture, self.image_shape, array_image_shape, n_features, rows
         )
 
     def _validate_lazily(self, X, *, reset):
@@ -366,10 +372,14 @@ class _BaseVAE(BaseEstimator):
         before any training.
         """
         self._validate_input(X[:1], reset=reset)
-        flat, _ = split_image_shape(X)
+        flat, array_image_shape = split_image_shape(X)
         rows = ValidatedRows(flat, self._validate_rows)
         if reset:
             rows.check_all(LAZY_VALIDATION_ROWS)
+            # One row could not tell images from a table; a sample of all can.
+            self.input_shape_ = self._resolve_input_shape(
+                array_image_shape, flat.shape[1], rows=flat
+            )
         return rows
 
     def _validate_rows(self, rows):

@@ -265,9 +265,9 @@ class DualVAETransformer(VAETransformer):
         code = self._map_module(latent_means, X[darkest : darkest + 1])[0]
         return code[self.latent_dim :].astype(np.float32)
 
-    def _resolve_input_shape(self, array_image_shape, n_features):
+    def _resolve_input_shape(self, array_image_shape, n_features, rows=None):
         """Return an image shape; flat rows that are no square image become one row."""
-        shape = super()._resolve_input_shape(array_image_shape, n_features)
+        shape = super()._resolve_input_shape(array_image_shape, n_features, rows)
         return shape if len(shape) == 3 else (1, 1, n_features)
 
     def _module_kwargs(self):

@@ -85,7 +85,9 @@ def check_channels_first(shape):
         )
 
 
-def resolve_input_shape(architecture, image_shape, array_image_shape, n_features):
+def resolve_input_shape(
+    architecture, image_shape, array_image_shape, n_features, rows=None
+):
     """Shape of one sample as the module sees it: ``(C, H, W)`` or ``(n_features,)``.
 
     Parameters
@@ -100,6 +102,10 @@ def resolve_input_shape(architecture, image_shape, array_image_shape, n_features
         ``(C, H, W)`` when ``X`` came as an image array.
     n_features : int
         Number of features of the flattened input.
+    rows : array-like of shape (n_samples, n_features), default=None
+        The flat training rows. A square number of features is read as an
+        image when they vary as pixels do (:func:`looks_like_images`);
+        ``None`` reads every square number as an image.
     """
     if architecture == "mlp":
         return (n_features,)
@@ -116,7 +122,10 @@ def resolve_input_shape(architecture, image_shape, array_image_shape, n_features
         return array_image_shape
     side = math.isqrt(n_features)
     if side * side == n_features and side >= MIN_CONV_SIDE:
-        return (1, side, side)
+        # An explicit "conv" reads any square as an image; otherwise 256 or
+        # 1,024 features of an embedding stay a table.
+        if architecture == "conv" or rows is None or looks_like_images(rows, side):
+            return (1, side, side)
     if architecture == "grad2vae":
         return (1, 1, n_features)
     if architecture == "conv":
@@ -127,6 +136,107 @@ def resolve_input_shape(architecture, image_shape, array_image_shape, n_features
             "(n, H, W) or (n, C, H, W), or use architecture='mlp'."
         )
     return (n_features,)
+
+
+# Below this many rows the neighbours' correlations are noise: square
+# numbers of features stay images, as they were before the test existed.
+MIN_ROWS_TO_TELL_IMAGES = 8
+# Images measured score 0.26-0.77 (digits and Fashion-MNIST one class at a
+# time, photo patches); embeddings, tables with shuffled columns and
+# independent noise -0.03-0.06 (docs/benchmark.md, "Embeddings with a square
+# number of features").
+IMAGE_NEIGHBOUR_EXCESS = 0.1
+# At most this many values are read for the test (a few rows of large images).
+_IMAGE_TEST_VALUES = 2_000_000
+
+
+def neighbour_correlation_excess(rows, side):
+    """How much more than any two features a square grid's neighbours correlate.
+
+    The mean correlation of the pairs of features that would be neighbours
+    in a ``side x side`` grid (left-right and up-down), in excess of the
+    mean correlation of all pairs of features, as a share of what that
+    leaves to 1: ``(r_neighbours - r_all) / (1 - r_all)``. Pixels of an
+    image resemble their neighbours more than distant pixels; features of a
+    table or an embedding have no such order, so their excess is about 0
+    whatever their correlations. Features that do not vary are left out.
+    Evenly spaced rows are read, at most about two million values.
+    ``architecture="auto"`` reads flat rows as images from 0.1.
+
+    Parameters
+    ----------
+    rows : array-like of shape (n_samples, side * side)
+        Flat rows, finite.
+    side : int
+        The side of the square the features would form.
+
+    Returns
+    -------
+    excess : float
+        At most 1; ``nan`` where fewer than two features vary or no
+        neighbouring pair does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae.datasets import neighbour_correlation_excess
+    >>> digits = load_digits().data  # 8x8 images, flat
+    >>> round(neighbour_correlation_excess(digits, 8), 2)
+    0.4
+    >>> noise = np.random.RandomState(0).normal(size=(500, 64))
+    >>> abs(neighbour_correlation_excess(noise, 8)) < 0.05
+    True
+    """
+    n_rows = len(rows)
+    max_rows = max(MIN_ROWS_TO_TELL_IMAGES, _IMAGE_TEST_VALUES // (side * side))
+    step = -(-n_rows // max_rows)
+    sample = np.asarray(rows[::step], dtype=np.float64)
+    std = sample.std(axis=0)
+    varying = std > 0
+    if varying.sum() < 2:
+        return float("nan")
+    z = (sample[:, varying] - sample[:, varying].mean(axis=0)) / std[varying]
+    # Column of each varying feature in z; -1 for the constant ones.
+    column = np.full(side * side, -1)
+    column[varying] = np.arange(varying.sum())
+    grid = column.reshape(side, side)
+    left, right = grid[:, :-1].ravel(), grid[:, 1:].ravel()
+    up, down = grid[:-1].ravel(), grid[1:].ravel()
+    first, second = np.r_[left, up], np.r_[right, down]
+    both = (first >= 0) & (second >= 0)
+    if not both.any():
+        return float("nan")
+    neighbours = np.mean(z[:, first[both]] * z[:, second[both]])
+    # The sum of all pairs' correlations from the rows' sums: no k x k matrix.
+    k = z.shape[1]
+    all_pairs = (np.mean(z.sum(axis=1) ** 2) - k) / (k * (k - 1))
+    if all_pairs >= 1:
+        return float("nan")
+    return float((neighbours - all_pairs) / (1 - all_pairs))
+
+
+def looks_like_images(rows, side):
+    """Whether flat rows of ``side * side`` features vary as images' pixels do.
+
+    True when :func:`neighbour_correlation_excess` is at least 0.1, and
+    when it cannot tell: fewer than 8 rows, or too few varying features.
+
+    Parameters
+    ----------
+    rows : array-like of shape (n_samples, side * side)
+        Flat rows, finite.
+    side : int
+        The side of the square the features would form.
+
+    Returns
+    -------
+    is_image : bool
+    """
+    if len(rows) < MIN_ROWS_TO_TELL_IMAGES:
+        return True
+    excess = neighbour_correlation_excess(rows, side)
+    return bool(np.isnan(excess) or excess >= IMAGE_NEIGHBOUR_EXCESS)
 
 
 def _as_chw(image_shape):

@@ -187,6 +187,49 @@ def test_input_shape_resolution(n_features, params, input_shape):
     assert det.input_shape_ == input_shape
 
 
+def _shuffled_pixels(images):
+    """Flat digits whose columns are shuffled: 64 features, no image left."""
+    flat = images.reshape(len(images), -1)
+    return flat[:, np.random.RandomState(0).permutation(flat.shape[1])]
+
+
+@pytest.mark.parametrize(
+    "make_X, params, input_shape",
+    [
+        (lambda images: images.reshape(len(images), -1), {}, (1, 8, 8)),
+        (_shuffled_pixels, {}, (64,)),
+        # Asked for, a square number of features is an image whatever it holds.
+        (_shuffled_pixels, {"architecture": "conv"}, (1, 8, 8)),
+        (_shuffled_pixels, {"image_shape": (8, 8)}, (1, 8, 8)),
+        (lambda images: _shuffled_pixels(images)[:5], {}, (1, 8, 8)),  # too few to tell
+    ],
+    ids=["flat images", "shuffled", "conv asked", "image_shape", "five rows"],
+)
+def test_square_feature_counts_are_images_only_when_they_look_like_images(
+    make_X, params, input_shape, digits
+):
+    images, _ = digits
+    params = {**TINY_CONV, "max_epochs": 1, "score_type": "elbo", **params}
+    det = VAEOutlierDetector(**params).fit(make_X(images[:200]))
+    assert det.input_shape_ == input_shape
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["images", "shuffled"])
+def test_a_large_memmap_is_judged_by_its_rows_not_its_first_one(
+    shuffle, digits, tmp_path
+):
+    images, _ = digits
+    flat = images.reshape(len(images), -1)
+    rows = np.tile(_shuffled_pixels(images) if shuffle else flat, (3, 1))  # 5,391
+    mapped = np.lib.format.open_memmap(
+        tmp_path / "rows.npy", mode="w+", dtype=np.float32, shape=rows.shape
+    )
+    mapped[:] = rows
+    params = {**TINY_CONV, "max_epochs": 1, "score_type": "elbo"}
+    det = VAEOutlierDetector(**params).fit(mapped)
+    assert det.input_shape_ == ((64,) if shuffle else (1, 8, 8))
+
+
 @pytest.mark.parametrize("image_shape", [(1, 28, 28), (3, 32, 32), (1, 32, 32)])
 def test_conv_detector_handles_common_image_sizes(image_shape):
     X = np.random.RandomState(0).rand(8, *image_shape).astype(np.float32)

@@ -32,4 +32,5 @@ EXPERIMENTS = {
     "conv_paths": "convolution kernels for a lone row: its bits and their cost",
     "compiled": "torch.compile against eager, and each VAE layer's share of the peak",
     "anomaly_classes": "ROC-AUC per anomaly class: which kinds each method misses",
+    "square_tables": "embeddings of a square number of features: table or image",
 }

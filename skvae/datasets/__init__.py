@@ -13,8 +13,11 @@
 - :func:`normal_classes_split`: several normal classes, rare anomalies.
 - :func:`make_synthetic_anomalies`: ADBench's four types of anomaly (local,
   global, dependency, clustered), drawn from a model of normal rows.
+- :func:`neighbour_correlation_excess`: whether flat rows of a square number
+  of features vary as images do (the test ``architecture="auto"`` applies).
 """
 
+from .._validation import neighbour_correlation_excess
 from ._cells import make_cells
 from ._digits import load_digit_images
 from ._fashion_mnist import DatasetNotFoundError, load_fashion_mnist
@@ -31,6 +34,7 @@ __all__ = [
     "load_image_folder",
     "make_cells",
     "make_synthetic_anomalies",
+    "neighbour_correlation_excess",
     "normal_classes_split",
     "one_class_split",
 ]
